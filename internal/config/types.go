@@ -1,0 +1,276 @@
+// Package config defines Breakwater's configuration: its types, the strict
+// YAML decoder that records where every value came from, defaults, and
+// Validate, which reports every problem at once with FILE:LINE:COL.
+package config
+
+import (
+	"time"
+
+	"github.com/breakwater/breakwater/internal/secret"
+)
+
+// Config is one complete, decoded configuration file (SPEC §2).
+type Config struct {
+	Version        int                      `yaml:"version"`
+	Server         Server                   `yaml:"server"`
+	TLS            TLS                      `yaml:"tls"`
+	Store          Store                    `yaml:"store"`
+	Admin          Admin                    `yaml:"admin"`
+	Authenticators map[string]Authenticator `yaml:"authenticators"`
+	TokenEndpoint  *TokenEndpoint           `yaml:"token_endpoint"`
+	Consumers      []Consumer               `yaml:"consumers"`
+	Routes         []Route                  `yaml:"routes"`
+	Docs           *Docs                    `yaml:"docs"`
+	CORS           *CORS                    `yaml:"cors"`
+
+	// File is the path the config was read from ("" for embedded configs).
+	File string `yaml:"-"`
+	// Dir is the directory relative paths in the config are resolved against.
+	Dir string `yaml:"-"`
+	// Positions maps a field path ("routes[0].upstream.timeout") to where its
+	// value stands in File. Filled by the decoder.
+	Positions map[string]Position `yaml:"-"`
+}
+
+// Position is a place in a config file, 1-based.
+type Position struct {
+	Line, Col int
+}
+
+// Server holds the listeners and the edge limits.
+type Server struct {
+	// HTTPS is the only listener that proxies. Default ":8443".
+	HTTPS string `yaml:"https"`
+	// HTTP, when set, answers only with a 308 redirect to HTTPS.
+	HTTP string `yaml:"http"`
+	// Admin is the admin listener (health, admin API). Default "127.0.0.1:9901";
+	// "off" disables it.
+	Admin string `yaml:"admin"`
+	// TrustedProxies are CIDRs (or single IPs) whose X-Forwarded-For is kept.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// DataDir holds generated certificates and embedded state.
+	// Default "./data" relative to the config file.
+	DataDir string `yaml:"data_dir"`
+	// ShutdownTimeout bounds the drain of in-flight requests. Default 30s.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	Limits          Limits   `yaml:"limits"`
+}
+
+// Limits are enforced on every connection and request of the HTTPS listener.
+type Limits struct {
+	MaxHeaderBytes      Size     `yaml:"max_header_bytes"`       // default 16KiB → 431
+	MaxURIBytes         Size     `yaml:"max_uri_bytes"`          // default 8KiB → 414
+	MaxBody             Size     `yaml:"max_body"`               // default 1MiB → 413
+	ReadHeaderTimeout   Duration `yaml:"read_header_timeout"`    // default 5s
+	ReadTimeout         Duration `yaml:"read_timeout"`           // default 30s
+	WriteTimeout        Duration `yaml:"write_timeout"`          // default 0: bounded by upstream timeouts
+	IdleTimeout         Duration `yaml:"idle_timeout"`           // default 60s
+	MaxConnections      int      `yaml:"max_connections"`        // default 10000
+	MaxConnectionsPerIP int      `yaml:"max_connections_per_ip"` // default 200
+	MaxInFlight         int      `yaml:"max_in_flight"`          // default 5000 → 503
+}
+
+// TLS configures the HTTPS listener.
+type TLS struct {
+	CertFile     string `yaml:"cert_file"`
+	KeyFile      string `yaml:"key_file"`
+	SelfSigned   bool   `yaml:"self_signed"`
+	ACME         *ACME  `yaml:"acme"`
+	MinVersion   string `yaml:"min_version"` // "1.2" (default) or "1.3"
+	ClientCAFile string `yaml:"client_ca_file"`
+	HSTS         HSTS   `yaml:"hsts"`
+}
+
+// ACME obtains certificates automatically (not built yet).
+type ACME struct {
+	Email    string   `yaml:"email"`
+	Domains  []string `yaml:"domains"`
+	CacheDir string   `yaml:"cache_dir"`
+}
+
+// HSTS is the Strict-Transport-Security header. MaxAge 0 disables it.
+type HSTS struct {
+	MaxAge            *Duration `yaml:"max_age"` // default 365d
+	IncludeSubdomains bool      `yaml:"include_subdomains"`
+	Preload           bool      `yaml:"preload"`
+}
+
+// Store selects where shared state lives.
+type Store struct {
+	Redis         string `yaml:"redis"`
+	OnUnavailable string `yaml:"on_unavailable"` // local (default) | deny | allow
+}
+
+// Admin secures the admin listener.
+type Admin struct {
+	TokenHash secret.Digest `yaml:"token_hash"`
+}
+
+// Authenticator is one named way of authenticating a request. Type selects
+// which of the other fields apply.
+type Authenticator struct {
+	Type string `yaml:"type"` // api_key | jwt | introspection | mtls | http_signature
+
+	// api_key
+	Header string `yaml:"header"` // default X-API-Key
+	Query  string `yaml:"query"`  // discouraged: keys in URLs leak into logs
+
+	// jwt
+	Issuer     string   `yaml:"issuer"`
+	Audience   Strings  `yaml:"audience"`
+	JWKSURL    string   `yaml:"jwks_url"`
+	Algorithms []string `yaml:"algorithms"`
+	Leeway     Duration `yaml:"leeway"`
+
+	// introspection
+	URL          string       `yaml:"url"`
+	ClientID     string       `yaml:"client_id"`
+	ClientSecret secret.Value `yaml:"client_secret"`
+	Cache        Duration     `yaml:"cache"`
+
+	// http_signature
+	MaxAge             Duration `yaml:"max_age"`
+	RequiredComponents []string `yaml:"required_components"`
+}
+
+// TokenEndpoint makes Breakwater an OAuth2 authorization server.
+type TokenEndpoint struct {
+	Issuer      string   `yaml:"issuer"`
+	Algorithm   string   `yaml:"algorithm"`
+	TTL         Duration `yaml:"ttl"`
+	RotateEvery Duration `yaml:"rotate_every"`
+}
+
+// Consumer is a client of the API.
+type Consumer struct {
+	ID          string       `yaml:"id"`
+	Scopes      []string     `yaml:"scopes"`
+	Credentials []Credential `yaml:"credentials"`
+	RateLimits  []Rate       `yaml:"rate_limits"`
+}
+
+// Credential is exactly one way a consumer proves who it is.
+type Credential struct {
+	APIKey        *secret.Digest           `yaml:"api_key"`
+	JWT           *JWTCredential           `yaml:"jwt"`
+	OAuthClient   *OAuthClientCredential   `yaml:"oauth_client"`
+	MTLS          *MTLSCredential          `yaml:"mtls"`
+	HTTPSignature *HTTPSignatureCredential `yaml:"http_signature"`
+}
+
+type JWTCredential struct {
+	Authenticator string `yaml:"authenticator"`
+	Subject       string `yaml:"subject"`
+}
+
+type OAuthClientCredential struct {
+	ClientID   string        `yaml:"client_id"`
+	SecretHash secret.Digest `yaml:"secret_hash"`
+}
+
+type MTLSCredential struct {
+	SubjectCN string `yaml:"subject_cn"`
+	SANDNS    string `yaml:"san_dns"`
+	SANURI    string `yaml:"san_uri"`
+	SHA256    string `yaml:"sha256"`
+}
+
+type HTTPSignatureCredential struct {
+	KeyID     string       `yaml:"key_id"`
+	Alg       string       `yaml:"alg"`
+	Secret    secret.Value `yaml:"secret"`
+	PublicKey string       `yaml:"public_key"`
+}
+
+// Route maps requests to an upstream, with the checks they must pass.
+type Route struct {
+	Name               string           `yaml:"name"`
+	Host               string           `yaml:"host"`
+	Path               string           `yaml:"path"`
+	Methods            []string         `yaml:"methods"` // empty: every method
+	Upstream           Upstream         `yaml:"upstream"`
+	Auth               Strings          `yaml:"auth"` // required; ["none"] for public routes
+	Scopes             []string         `yaml:"scopes"`
+	Policy             string           `yaml:"policy"`
+	RateLimits         []RouteRateLimit `yaml:"rate_limits"`
+	OpenAPI            *OpenAPI         `yaml:"openapi"`
+	MaxBody            *Size            `yaml:"max_body"`
+	MaskUpstreamErrors *bool            `yaml:"mask_upstream_errors"` // default true
+}
+
+// Public reports whether the route says `auth: none`.
+func (r *Route) Public() bool { return len(r.Auth) == 1 && r.Auth[0] == "none" }
+
+// Upstream is a set of load-balanced, health-checked targets.
+type Upstream struct {
+	Targets     []string     `yaml:"targets"`
+	Timeout     Duration     `yaml:"timeout"` // default 30s → 504
+	Retries     *int         `yaml:"retries"` // idempotent requests only; default 1
+	HealthCheck *HealthCheck `yaml:"health_check"`
+	MaxFails    int          `yaml:"max_fails"`    // passive: consecutive failures that eject a target; default 3
+	FailTimeout Duration     `yaml:"fail_timeout"` // passive: how long it stays ejected; default 10s
+	TLS         *UpstreamTLS `yaml:"tls"`
+}
+
+// HealthCheck is an active probe of every target.
+type HealthCheck struct {
+	Path               string   `yaml:"path"`     // default "/"
+	Interval           Duration `yaml:"interval"` // default 10s
+	Timeout            Duration `yaml:"timeout"`  // default 2s
+	HealthyThreshold   int      `yaml:"healthy_threshold"`
+	UnhealthyThreshold int      `yaml:"unhealthy_threshold"`
+}
+
+// UpstreamTLS configures https:// targets.
+type UpstreamTLS struct {
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"` // client certificate: mTLS to the upstream
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+type RouteRateLimit struct {
+	Key   string `yaml:"key"`
+	Limit Rate   `yaml:"limit"`
+}
+
+type OpenAPI struct {
+	Spec             string `yaml:"spec"`
+	ValidateRequests bool   `yaml:"validate_requests"`
+	FilterResponses  bool   `yaml:"filter_responses"`
+}
+
+type Docs struct {
+	Path  string   `yaml:"path"`
+	Auth  Strings  `yaml:"auth"`
+	Specs []string `yaml:"specs"`
+}
+
+type CORS struct {
+	AllowedOrigins   []string `yaml:"allowed_origins"`
+	AllowedMethods   []string `yaml:"allowed_methods"`
+	AllowedHeaders   []string `yaml:"allowed_headers"`
+	AllowCredentials bool     `yaml:"allow_credentials"`
+	MaxAge           Duration `yaml:"max_age"`
+}
+
+// Duration is a Go duration that also accepts a "d" (24h) unit: "365d".
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Size is a byte count written with an optional unit: 512, 16KiB, 1MiB, 2MB.
+type Size int64
+
+// Rate is "N/unit" with an optional " burst B": "100/s burst 50", "1000000/d", "5/30d".
+type Rate struct {
+	N     int64
+	Per   time.Duration
+	Burst int64
+	Text  string // as written
+}
+
+// Strings is a list that may also be written as a single scalar.
+type Strings []string
