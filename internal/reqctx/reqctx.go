@@ -32,6 +32,8 @@ type State struct {
 
 	Route  string // matched route name
 	Params []Param
+	// ParamBuf backs Params for routes with few parameters (no allocation).
+	ParamBuf [4]Param
 
 	Consumer      *authn.Consumer // nil until authenticated (and on public routes)
 	Authenticator string          // name of the authenticator that decided

@@ -83,7 +83,7 @@ func (d Digest) Equal(o Digest) bool {
 // Matches hashes plain and compares it with d in constant time.
 func (d Digest) Matches(plain []byte) bool { return d.Equal(Sum(plain)) }
 
-// String returns the config form "sha256:<hex>"; a digest is not a secret.
+// String returns the config form "sha256:<hex>".
 func (d Digest) String() string {
 	if !d.set {
 		return ""
@@ -91,4 +91,11 @@ func (d Digest) String() string {
 	return "sha256:" + hex.EncodeToString(d.sum[:])
 }
 
-func (d Digest) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+// MarshalText shows only a fingerprint ("sha256:1a2b3c4d…"): enough to tell
+// digests apart in /admin/config, nothing to search for a preimage with.
+func (d Digest) MarshalText() ([]byte, error) {
+	if !d.set {
+		return []byte{}, nil
+	}
+	return []byte("sha256:" + hex.EncodeToString(d.sum[:4]) + "…"), nil
+}

@@ -1,0 +1,30 @@
+# The one test command: make test (vet, gofmt, unit + fuzz seeds + end-to-end, all with -race).
+GO ?= go
+PKGS := ./...
+
+.PHONY: test lint unit build bench fuzz clean
+
+test: lint unit
+
+lint:
+	$(GO) vet $(PKGS)
+	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+unit:
+	$(GO) test -race -count=1 -timeout 10m $(PKGS)
+
+build:
+	$(GO) build -trimpath -o bin/breakwater ./cmd/breakwater
+
+# Go benchmarks of the hot path (see docs/performance.md); bench/run.sh compares with nginx.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+
+# Short fuzzing sessions of every parser that sees client input.
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzCanonical -fuzztime 30s ./internal/pathcanon/
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/config/
+
+clean:
+	rm -rf bin

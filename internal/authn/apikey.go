@@ -1,0 +1,138 @@
+package authn
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/breakwater/breakwater/internal/config"
+)
+
+// MaxAPIKeyLen bounds the credential the gateway is willing to hash.
+const MaxAPIKeyLen = 256
+
+// KeyRing maps API key digests to consumers. It is shared by every api_key
+// authenticator of one config.
+type KeyRing struct {
+	byDigest map[[sha256.Size]byte]*Consumer
+}
+
+// NewKeyRing indexes the api_key credentials of the consumers. Consumers are
+// returned by id so other authenticators can share the same values.
+func NewKeyRing(consumers []config.Consumer) (*KeyRing, map[string]*Consumer, error) {
+	ring := &KeyRing{byDigest: make(map[[sha256.Size]byte]*Consumer)}
+	byID := make(map[string]*Consumer, len(consumers))
+	for _, cc := range consumers {
+		c := &Consumer{ID: cc.ID, Scopes: normalizeScopes(cc.Scopes)}
+		byID[cc.ID] = c
+		for _, cred := range cc.Credentials {
+			if cred.APIKey == nil {
+				continue
+			}
+			d := cred.APIKey.Bytes()
+			if other, dup := ring.byDigest[d]; dup {
+				return nil, nil, fmt.Errorf("consumers %q and %q share an api_key", other.ID, c.ID)
+			}
+			ring.byDigest[d] = c
+		}
+	}
+	return ring, byID, nil
+}
+
+func normalizeScopes(in []string) []string {
+	out := append([]string(nil), in...)
+	sort.Strings(out)
+	j := 0
+	for i, s := range out {
+		if i == 0 || s != out[j-1] {
+			out[j] = s
+			j++
+		}
+	}
+	return out[:j]
+}
+
+// lookup finds the consumer of key doing the same work for known and unknown
+// keys: one SHA-256, one map probe, one constant-time comparison.
+func (k *KeyRing) lookup(key string) *Consumer {
+	sum := sha256.Sum256([]byte(key))
+	c, ok := k.byDigest[sum]
+	var stored [sha256.Size]byte // all zero for an unknown key: the comparison fails
+	if ok {
+		stored = sum
+	}
+	if subtle.ConstantTimeCompare(stored[:], sum[:]) != 1 || !ok {
+		return nil
+	}
+	return c
+}
+
+// APIKey authenticates requests by an API key in a header (or, discouraged,
+// a query parameter).
+type APIKey struct {
+	header    string
+	query     string
+	ring      *KeyRing
+	challenge string
+}
+
+// NewAPIKey builds the api_key authenticator named name.
+func NewAPIKey(name string, a config.Authenticator, ring *KeyRing) *APIKey {
+	header := a.Header
+	if header == "" {
+		header = "X-API-Key"
+	}
+	return &APIKey{
+		header:    http.CanonicalHeaderKey(header),
+		query:     a.Query,
+		ring:      ring,
+		challenge: fmt.Sprintf(`APIKey realm="breakwater", header="%s"`, header),
+	}
+}
+
+// Header is the header the key is read from.
+func (a *APIKey) Header() string { return a.header }
+
+// Query is the query parameter the key may be read from ("" when none).
+func (a *APIKey) Query() string { return a.query }
+
+// Challenge implements Authenticator.
+func (a *APIKey) Challenge() string { return a.challenge }
+
+// Authenticate implements Authenticator.
+func (a *APIKey) Authenticate(r *http.Request) (*Consumer, error) {
+	vals := r.Header.Values(a.header)
+	var key string
+	switch {
+	case len(vals) > 1:
+		return nil, &Failure{Reason: "api key header repeated"}
+	case len(vals) == 1:
+		key = vals[0]
+	case a.query != "":
+		q := r.URL.Query()[a.query]
+		if len(q) > 1 {
+			return nil, &Failure{Reason: "api key query parameter repeated"}
+		}
+		if len(q) == 1 {
+			key = q[0]
+		}
+	}
+	key = strings.TrimSpace(key)
+	if key == "" {
+		if len(vals) == 1 {
+			return nil, &Failure{Reason: "empty api key"}
+		}
+		return nil, ErrNoCredential
+	}
+	if len(key) > MaxAPIKeyLen {
+		return nil, &Failure{Reason: "api key too long"}
+	}
+	c := a.ring.lookup(key)
+	if c == nil {
+		return nil, &Failure{Reason: "unknown api key"}
+	}
+	return c, nil
+}

@@ -1,0 +1,31 @@
+// Package authn defines how the gateway authenticates a request: an
+// Authenticator looks for its kind of credential and, when it finds one,
+// decides. Failures carry a reason for logs and metrics; the client only
+// ever sees the uniform 401 (see package problem).
+package authn
+
+import (
+	"errors"
+	"net/http"
+)
+
+// Authenticator verifies one kind of credential.
+type Authenticator interface {
+	// Authenticate returns the consumer the request's credential belongs to.
+	// It returns ErrNoCredential when the request carries no credential of
+	// its kind (so the next authenticator of the route may try), and a
+	// *Failure when it carries one that is not valid.
+	Authenticate(r *http.Request) (*Consumer, error)
+	// Challenge is this authenticator's WWW-Authenticate challenge.
+	Challenge() string
+}
+
+// ErrNoCredential means the request carries no credential of that kind.
+var ErrNoCredential = errors.New("no credential")
+
+// Failure is a rejected credential. Reason is for logs and metrics only.
+type Failure struct {
+	Reason string
+}
+
+func (f *Failure) Error() string { return "authentication failed: " + f.Reason }

@@ -1,0 +1,530 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/lexer"
+	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
+
+	"github.com/breakwater/breakwater/internal/secret"
+)
+
+// aliasAllowance is how many values aliases may add to a document beyond
+// the nodes it holds: enough for any sensible reuse, far too few for an
+// alias bomb ("billion laughs").
+const aliasAllowance = 100_000
+
+// maxMergeDepth bounds merge keys (<<) that merge mappings that merge.
+const maxMergeDepth = 8
+
+// decoder fills a Config from the YAML AST, strictly: every key must name a
+// field, every value must fit its field, and every problem is collected
+// with its position.
+type decoder struct {
+	dir     string
+	lookup  func(string) (string, bool)
+	errs    *collector
+	pos     map[string]Position
+	failed  map[string]bool // paths whose value could not be decoded
+	anchors map[string]*ast.AnchorNode
+	budget  int // values left to decode; aliases spend it too
+	spent   bool
+	fields  map[reflect.Type]*structFields
+}
+
+// decodeDocument parses data and decodes it into cfg. fatal is set when the
+// document could not be parsed at all.
+func decodeDocument(cfg *Config, data []byte, lookup func(string) (string, bool), errs *collector) (failed map[string]bool, fatal bool) {
+	if pos, msg, ok := checkText(data); !ok {
+		errs.add(pos, "", msg)
+		return nil, true
+	}
+	tokens := lexer.Tokenize(strings.TrimPrefix(string(data), "\ufeff"))
+	if tk := tokens.InvalidToken(); tk != nil {
+		errs.add(tokenPos(tk), "", "YAML syntax error: "+tk.Error)
+		return nil, true
+	}
+	if pos, msg, ok := checkTokens(tokens); !ok {
+		errs.add(pos, "", msg)
+		return nil, true
+	}
+	file, err := parse(tokens)
+	if err != nil {
+		pos, msg := syntaxError(err)
+		errs.add(pos, "", "YAML syntax error: "+msg)
+		return nil, true
+	}
+	var body ast.Node
+	for _, doc := range file.Docs {
+		if doc == nil || doc.Body == nil {
+			continue
+		}
+		if body != nil {
+			errs.add(nodePos(doc.Body), "", `a config holds one YAML document; remove the second one (after "---")`)
+			break
+		}
+		body = doc.Body
+	}
+	d := &decoder{
+		dir:     cfg.Dir,
+		lookup:  lookup,
+		errs:    errs,
+		pos:     map[string]Position{},
+		failed:  map[string]bool{},
+		anchors: map[string]*ast.AnchorNode{},
+		fields:  map[reflect.Type]*structFields{},
+	}
+	cfg.Positions = d.pos
+	if body == nil {
+		d.pos[""] = Position{Line: 1, Col: 1}
+		return d.failed, false
+	}
+	d.budget = d.collectAnchors(body, 0) + aliasAllowance
+	d.decodeValue(body, reflect.ValueOf(cfg).Elem(), "")
+	return d.failed, false
+}
+
+// parse runs the YAML parser; a panic in it is reported, never propagated.
+func parse(tokens token.Tokens) (f *ast.File, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the YAML parser failed: %v", r)
+		}
+	}()
+	return parser.Parse(tokens, 0, parser.AllowDuplicateMapKey())
+}
+
+// syntaxError extracts the position and message of a parser error.
+func syntaxError(err error) (Position, string) {
+	var tokErr interface {
+		GetToken() *token.Token
+		GetMessage() string
+	}
+	if errors.As(err, &tokErr) {
+		return tokenPos(tokErr.GetToken()), tokErr.GetMessage()
+	}
+	return Position{Line: 1, Col: 1}, err.Error()
+}
+
+// fail records a problem with the value at path.
+func (d *decoder) fail(pos Position, path, format string, args ...any) {
+	d.failed[path] = true
+	d.errs.add(pos, path, fmt.Sprintf(format, args...))
+}
+
+// spend takes one value from the budget and reports whether any was left.
+func (d *decoder) spend(n ast.Node, path string) bool {
+	if d.budget > 0 {
+		d.budget--
+		return true
+	}
+	if !d.spent {
+		d.spent = true
+		d.fail(nodePos(n), path, "aliases expand this document to too many values; use fewer aliases")
+	}
+	return false
+}
+
+// collectAnchors records every anchor of the document and counts its
+// nodes. Anchors must be unique.
+func (d *decoder) collectAnchors(n ast.Node, depth int) int {
+	n = norm(n)
+	if n == nil || depth > 4*maxDepth {
+		return 0
+	}
+	count := 1
+	switch x := n.(type) {
+	case *ast.AnchorNode:
+		name := scalarString(x.Name)
+		if prev, ok := d.anchors[name]; ok {
+			p := nodePos(prev)
+			d.errs.add(nodePos(x), "", fmt.Sprintf("anchor &%s is already defined at %d:%d; give each anchor its own name", truncate(name), p.Line, p.Col))
+		} else {
+			d.anchors[name] = x
+		}
+		count += d.collectAnchors(x.Value, depth+1)
+	case *ast.TagNode:
+		count += d.collectAnchors(x.Value, depth+1)
+	case *ast.MappingNode:
+		for _, mv := range x.Values {
+			count += d.collectAnchors(mv, depth+1)
+		}
+	case *ast.MappingValueNode:
+		count += d.collectAnchors(x.Key, depth+1) + d.collectAnchors(x.Value, depth+1)
+	case *ast.MappingKeyNode:
+		count += d.collectAnchors(x.Value, depth+1)
+	case *ast.SequenceNode:
+		for _, v := range x.Values {
+			count += d.collectAnchors(v, depth+1)
+		}
+	}
+	return count
+}
+
+// resolve follows anchors, aliases and standard tags to the node that holds
+// the value (nil for an empty value). ok is false, after the problem is
+// reported, when there is none.
+func (d *decoder) resolve(n ast.Node, path string) (ast.Node, bool) {
+	for range 8 {
+		switch x := norm(n).(type) {
+		case *ast.AnchorNode:
+			n = x.Value
+		case *ast.AliasNode:
+			name := scalarString(x.Value)
+			a, ok := d.anchors[name]
+			if !ok {
+				d.fail(nodePos(x), path, "alias *%s refers to no anchor; define &%s first", truncate(name), truncate(name))
+				return nil, false
+			}
+			if ap, xp := nodePos(a), nodePos(x); ap.Line > xp.Line || ap.Line == xp.Line && ap.Col > xp.Col {
+				d.fail(xp, path, "alias *%s comes before its anchor at %d:%d; define the anchor first", truncate(name), ap.Line, ap.Col)
+				return nil, false
+			}
+			n = a.Value
+		case *ast.TagNode:
+			tag := ""
+			if x.Start != nil {
+				tag = x.Start.Value
+			}
+			switch tag {
+			case "!!str", "!!int", "!!bool", "!!float", "!!null", "!!map", "!!seq":
+			default:
+				d.fail(nodePos(x), path, "YAML tag %q is not supported; remove it", truncate(tag))
+				return nil, false
+			}
+			n = x.Value
+		default:
+			return x, true
+		}
+	}
+	d.fail(nodePos(n), path, "too many anchors, aliases and tags on one value")
+	return nil, false
+}
+
+// norm turns a typed nil node into a nil interface.
+func norm(n ast.Node) ast.Node {
+	if n == nil {
+		return nil
+	}
+	if v := reflect.ValueOf(n); v.Kind() == reflect.Pointer && v.IsNil() {
+		return nil
+	}
+	return n
+}
+
+// decodeValue decodes n into v, whose field path is path.
+func (d *decoder) decodeValue(n ast.Node, v reflect.Value, path string) {
+	if !d.spend(n, path) {
+		return
+	}
+	d.pos[path] = nodePos(n)
+	if n, ok := d.resolve(n, path); ok {
+		d.decodeResolved(n, v, path)
+	}
+}
+
+// decodeResolved decodes a node that is neither anchor, alias nor tag.
+func (d *decoder) decodeResolved(n ast.Node, v reflect.Value, path string) {
+	if d.decodeSpecial(n, v, path) {
+		return
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		if isNull(n) {
+			v.SetZero()
+			return
+		}
+		elem := reflect.New(v.Type().Elem())
+		d.decodeResolved(n, elem.Elem(), path)
+		v.Set(elem)
+	case reflect.Struct:
+		d.decodeStruct(n, v, path)
+	case reflect.Map:
+		d.decodeMap(n, v, path)
+	case reflect.Slice:
+		d.decodeSlice(n, v, path)
+	case reflect.String:
+		if s, ok := d.text(n, path); ok {
+			v.SetString(s)
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		s, ok := d.text(n, path)
+		if !ok {
+			return
+		}
+		i, err := strconv.ParseInt(s, 10, v.Type().Bits())
+		switch {
+		case errors.Is(err, strconv.ErrRange):
+			d.fail(nodePos(n), path, "%s is out of range", truncate(s))
+		case err != nil:
+			d.fail(nodePos(n), path, "%q is not a whole number", truncate(s))
+		default:
+			v.SetInt(i)
+		}
+	case reflect.Bool:
+		s, ok := d.text(n, path)
+		if !ok {
+			return
+		}
+		switch strings.ToLower(s) {
+		case "true":
+			v.SetBool(true)
+		case "false":
+			v.SetBool(false)
+		default:
+			d.fail(nodePos(n), path, "%q is not a boolean; write true or false", truncate(s))
+		}
+	default:
+		d.fail(nodePos(n), path, "internal error: cannot decode into %s", v.Type())
+	}
+}
+
+// decodeSpecial decodes the scalar types of this package and of package
+// secret. It reports whether v is one of them.
+func (d *decoder) decodeSpecial(n ast.Node, v reflect.Value, path string) bool {
+	if !v.CanAddr() {
+		return false
+	}
+	parse := func(f func(string) error) {
+		if s, ok := d.text(n, path); ok {
+			if err := f(s); err != nil {
+				d.fail(nodePos(n), path, "%s", err)
+			}
+		}
+	}
+	switch p := v.Addr().Interface().(type) {
+	case *Duration:
+		parse(func(s string) (err error) { *p, err = ParseDuration(s); return })
+	case *Size:
+		parse(func(s string) (err error) { *p, err = ParseSize(s); return })
+	case *Rate:
+		parse(func(s string) (err error) { *p, err = ParseRate(s); return })
+	case *Strings:
+		if seq, ok := n.(*ast.SequenceNode); ok {
+			d.decodeSlice(seq, v, path)
+		} else if s, ok := d.text(n, path); ok {
+			*p = Strings{s}
+		}
+	case *secret.Value:
+		if s, ok := d.secretText(n, path); ok {
+			*p = secret.New(s)
+		}
+	case *secret.Digest:
+		if s, ok := d.secretText(n, path); ok {
+			dg, err := secret.ParseDigest(s)
+			if err != nil {
+				d.fail(nodePos(n), path, "%s", err)
+				return true
+			}
+			*p = dg
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// rawText returns the text of a scalar node. ok is false for null, and for
+// collections after reporting them.
+func (d *decoder) rawText(n ast.Node, path string) (string, bool) {
+	switch x := norm(n).(type) {
+	case nil, *ast.NullNode:
+		return "", false
+	case *ast.StringNode:
+		return x.Value, true
+	case *ast.LiteralNode:
+		if x.Value == nil {
+			return "", true
+		}
+		return x.Value.Value, true
+	case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.InfinityNode, *ast.NanNode:
+		return x.GetToken().Value, true
+	}
+	d.fail(nodePos(n), path, "expected a single value, got %s", kindName(n))
+	return "", false
+}
+
+// text returns a scalar with ${NAME} substituted.
+func (d *decoder) text(n ast.Node, path string) (string, bool) {
+	s, ok := d.rawText(n, path)
+	if !ok {
+		return "", false
+	}
+	s, err := expandEnv(s, d.lookup)
+	if err != nil {
+		d.fail(nodePos(n), path, "%s", err)
+		return "", false
+	}
+	return s, true
+}
+
+// secretText is text for secrets, which may also be read from "file:PATH".
+func (d *decoder) secretText(n ast.Node, path string) (string, bool) {
+	s, ok := d.rawText(n, path)
+	if !ok {
+		return "", false
+	}
+	file, fromFile := strings.CutPrefix(s, filePrefix)
+	if fromFile {
+		s = file
+	}
+	s, err := expandEnv(s, d.lookup)
+	if err == nil && fromFile {
+		s, err = readSecretFile(d.dir, s)
+	}
+	if err != nil {
+		d.fail(nodePos(n), path, "%s", err)
+		return "", false
+	}
+	return s, true
+}
+
+// decodeSlice decodes a sequence; null leaves the slice empty.
+func (d *decoder) decodeSlice(n ast.Node, v reflect.Value, path string) {
+	if isNull(n) {
+		v.SetZero()
+		return
+	}
+	seq, ok := n.(*ast.SequenceNode)
+	if !ok {
+		d.fail(nodePos(n), path, "expected a list, got %s", kindName(n))
+		return
+	}
+	s := reflect.MakeSlice(v.Type(), len(seq.Values), len(seq.Values))
+	for i, item := range seq.Values {
+		d.decodeValue(item, s.Index(i), fmt.Sprintf("%s[%d]", path, i))
+	}
+	v.Set(s)
+}
+
+// decodeStruct decodes a mapping into the fields named by yaml tags.
+func (d *decoder) decodeStruct(n ast.Node, v reflect.Value, path string) {
+	entries := d.entries(n, path)
+	fields := d.fieldsOf(v.Type())
+	for _, e := range entries {
+		p := joinPath(path, e.key)
+		i, ok := fields.index[e.key]
+		if !ok {
+			d.fail(e.keyPos, p, "%s", unknownField(e.key, fields.names))
+			continue
+		}
+		d.decodeValue(e.value, v.Field(i), p)
+	}
+}
+
+// decodeMap decodes a mapping into a map with string keys.
+func (d *decoder) decodeMap(n ast.Node, v reflect.Value, path string) {
+	entries := d.entries(n, path)
+	if entries == nil {
+		return
+	}
+	if v.IsNil() {
+		v.Set(reflect.MakeMapWithSize(v.Type(), len(entries)))
+	}
+	for _, e := range entries {
+		elem := reflect.New(v.Type().Elem()).Elem()
+		d.decodeValue(e.value, elem, joinPath(path, e.key))
+		v.SetMapIndex(reflect.ValueOf(e.key).Convert(v.Type().Key()), elem)
+	}
+}
+
+// structFields are the decodable fields of a struct type.
+type structFields struct {
+	index map[string]int // yaml name → field index
+	names []string       // in declaration order
+}
+
+func (d *decoder) fieldsOf(t reflect.Type) *structFields {
+	if f, ok := d.fields[t]; ok {
+		return f
+	}
+	f := &structFields{index: map[string]int{}}
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		name, _, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
+		if !sf.IsExported() || name == "" || name == "-" {
+			continue
+		}
+		f.index[name] = i
+		f.names = append(f.names, name)
+	}
+	d.fields[t] = f
+	return f
+}
+
+// joinPath appends a mapping key to a field path.
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func isNull(n ast.Node) bool {
+	n = norm(n)
+	_, null := n.(*ast.NullNode)
+	return n == nil || null
+}
+
+// kindName names the kind of a node for messages.
+func kindName(n ast.Node) string {
+	switch norm(n).(type) {
+	case nil, *ast.NullNode:
+		return "nothing"
+	case *ast.MappingNode, *ast.MappingValueNode:
+		return "a mapping"
+	case *ast.SequenceNode:
+		return "a list"
+	case *ast.BoolNode:
+		return "a boolean"
+	case *ast.IntegerNode, *ast.FloatNode, *ast.InfinityNode, *ast.NanNode:
+		return "a number"
+	}
+	return "a string"
+}
+
+// scalarString is the text of an anchor or alias name.
+func scalarString(n ast.Node) string {
+	if n == nil {
+		return ""
+	}
+	if tk := n.GetToken(); tk != nil {
+		return tk.Value
+	}
+	return ""
+}
+
+// nodePos is where a node starts: the first key of a block mapping, the
+// indicator of a sequence or flow mapping, the token of a scalar.
+func nodePos(n ast.Node) Position {
+	switch x := norm(n).(type) {
+	case nil:
+		return Position{}
+	case *ast.MappingNode:
+		if !x.IsFlowStyle && len(x.Values) > 0 && x.Values[0] != nil && x.Values[0].Key != nil {
+			return nodePos(x.Values[0].Key)
+		}
+		return tokenPos(x.Start)
+	case *ast.MappingValueNode:
+		if x.Key != nil {
+			return nodePos(x.Key)
+		}
+	case *ast.SequenceNode:
+		return tokenPos(x.Start)
+	case *ast.AnchorNode:
+		return tokenPos(x.Start)
+	case *ast.AliasNode:
+		return tokenPos(x.Start)
+	case *ast.TagNode:
+		return tokenPos(x.Start)
+	case *ast.LiteralNode:
+		return tokenPos(x.Start)
+	}
+	return tokenPos(n.GetToken())
+}

@@ -1,0 +1,343 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+)
+
+func (v *validator) routes() {
+	names := map[string]int{}
+	seen := map[string][]int{} // host + path shape → routes
+	for i := range v.c.Routes {
+		r := &v.c.Routes[i]
+		p := fmt.Sprintf("routes[%d]", i)
+		switch {
+		case r.Name == "":
+			v.errf(p+".name", "required; a unique name for metrics and logs")
+		case !isName(r.Name):
+			v.errf(p+".name", `%q is not a valid name; use 1 to 64 letters, digits, ".", "_" and "-"`, truncate(r.Name))
+		default:
+			if first, dup := names[r.Name]; dup {
+				v.errf(p+".name", "%q is already the name of routes[%d]", r.Name, first)
+			} else {
+				names[r.Name] = i
+			}
+		}
+		if r.Host != "" && !isHostPattern(r.Host) {
+			v.errf(p+".host", `%q is not a host name (without port; "*.example.com" matches subdomains)`, truncate(r.Host))
+		}
+		pathOK := false
+		if r.Path == "" {
+			v.errf(p+".path", `required; such as "/v1/orders/{id}" or "/v1/**"`)
+		} else if err := checkPathTemplate(r.Path); err != nil {
+			v.errf(p+".path", "%s", err)
+		} else {
+			pathOK = true
+		}
+		methodsOK := v.methods(p+".methods", r.Methods)
+		if pathOK && methodsOK {
+			key := strings.ToLower(r.Host) + " " + pathShape(r.Path)
+			for _, j := range seen[key] {
+				if m, overlap := methodsOverlap(r.Methods, v.c.Routes[j].Methods); overlap {
+					v.errf(p+".path", "routes[%d] (%q) already matches the same host, path and method %s", j, v.c.Routes[j].Name, m)
+					break
+				}
+			}
+			seen[key] = append(seen[key], i)
+		}
+		v.upstream(p+".upstream", &r.Upstream)
+		v.routeAuth(p, r)
+		v.scopes(p+".scopes", r.Scopes)
+		if r.MaxBody != nil && (v.written(p+".max_body") || v.c.Positions == nil) {
+			v.positive(p+".max_body", int64(*r.MaxBody))
+		}
+		for j, rl := range r.RateLimits {
+			rp := fmt.Sprintf("%s.rate_limits[%d]", p, j)
+			if rl.Key != "consumer" && rl.Key != "ip" {
+				v.errf(rp+".key", "%q is not one of consumer, ip", truncate(rl.Key))
+			}
+			if rl.Limit.N <= 0 {
+				v.errf(rp+".limit", `required; a rate such as "10/s burst 20"`)
+			}
+		}
+		if o := r.OpenAPI; o != nil {
+			if o.Spec == "" {
+				v.errf(p+".openapi.spec", "required; the OpenAPI document of this route")
+			} else {
+				v.readable(p+".openapi.spec", o.Spec)
+			}
+		}
+	}
+}
+
+// routeAuth checks that a route says how it authenticates.
+func (v *validator) routeAuth(p string, r *Route) {
+	ap := p + ".auth"
+	if len(r.Auth) == 0 {
+		v.errf(ap, `required; list authenticators, or write "auth: none" for a public route`)
+		return
+	}
+	v.authNames(ap, r.Auth, true)
+	if r.Public() && len(r.Scopes) > 0 {
+		v.errf(p+".scopes", "a public route (auth: none) has no consumer to hold scopes; remove scopes or name authenticators")
+	}
+}
+
+// authNames checks a list of authenticator names; "none" is allowed alone
+// when allowNone.
+func (v *validator) authNames(ap string, names Strings, allowNone bool) {
+	defined := strings.Join(slices.Sorted(maps.Keys(v.c.Authenticators)), ", ")
+	if defined == "" {
+		defined = "none are defined"
+	} else {
+		defined = "defined: " + defined
+	}
+	seen := map[string]bool{}
+	for i, name := range names {
+		ep := v.elemPath(ap, i)
+		switch _, ok := v.c.Authenticators[name]; {
+		case name == "none" && !allowNone:
+			v.errf(ep, `"none" is not allowed here; name authenticators`)
+		case name == "none" && len(names) > 1:
+			v.errf(ep, `"none" must stand alone; a route is either public or needs authentication`)
+		case name == "none":
+		case seen[name]:
+			v.errf(ep, "%q is listed twice", truncate(name))
+		case !ok:
+			v.errf(ep, "unknown authenticator %q (%s)", truncate(name), defined)
+		}
+		seen[name] = true
+	}
+}
+
+// methods checks a route's methods; it reports whether they are valid.
+func (v *validator) methods(path string, methods []string) bool {
+	ok := true
+	seen := map[string]bool{}
+	for i, m := range methods {
+		mp := fmt.Sprintf("%s[%d]", path, i)
+		switch {
+		case !isToken(m):
+			v.errf(mp, "%q is not an HTTP method", truncate(m))
+		case strings.ToUpper(m) != m:
+			v.errf(mp, "methods are case-sensitive and uppercase; write %q", strings.ToUpper(m))
+		case seen[m]:
+			v.errf(mp, "%q is listed twice", m)
+		default:
+			seen[m] = true
+			continue
+		}
+		ok = false
+	}
+	return ok
+}
+
+// methodsOverlap returns a method both lists match; an empty list matches
+// every method.
+func methodsOverlap(a, b []string) (string, bool) {
+	switch {
+	case len(a) == 0 && len(b) == 0:
+		return "(any)", true
+	case len(a) == 0:
+		return b[0], true
+	case len(b) == 0:
+		return a[0], true
+	}
+	for _, m := range a {
+		if slices.Contains(b, m) {
+			return m, true
+		}
+	}
+	return "", false
+}
+
+// isHostPattern accepts a host name, optionally with a "*." wildcard
+// label in front, or an IP address.
+func isHostPattern(h string) bool {
+	return isHostname(strings.TrimPrefix(h, "*.")) || checkIPOrCIDR(h) == nil && !strings.Contains(h, "/")
+}
+
+// checkPathTemplate checks a route path: it starts with "/", has no empty
+// (except a trailing one), "." or ".." segments, no percent-encoding,
+// templates "{name}" only as whole segments, and "**" only as the last one.
+func checkPathTemplate(p string) error {
+	if !strings.HasPrefix(p, "/") {
+		return errors.New(`must start with "/"`)
+	}
+	segs := strings.Split(p[1:], "/")
+	params := map[string]bool{}
+	for i, seg := range segs {
+		last := i == len(segs)-1
+		switch {
+		case seg == "" && !last:
+			return errors.New(`has an empty segment ("//"); requests are matched after duplicate slashes are merged`)
+		case seg == "." || seg == "..":
+			return fmt.Errorf("has a %q segment; requests are matched after dot segments are resolved", seg)
+		case seg == "**":
+			if !last {
+				return errors.New(`"**" matches the rest of the path, so it must be the last segment`)
+			}
+		case strings.ContainsAny(seg, "{}"):
+			name, ok := strings.CutPrefix(seg, "{")
+			name, ok2 := strings.CutSuffix(name, "}")
+			if !ok || !ok2 || !isParamName(name) {
+				return fmt.Errorf(`segment %q: a template is a whole segment "{name}", name made of letters, digits and "_"`, truncate(seg))
+			}
+			if params[name] {
+				return fmt.Errorf("template {%s} appears twice", name)
+			}
+			params[name] = true
+		case strings.Contains(seg, "*"):
+			return errors.New(`"*" is allowed only as "**", the whole last segment`)
+		default:
+			for j := range len(seg) {
+				if c := seg[j]; !isPathChar(c) {
+					return fmt.Errorf("character %q is not allowed in a route path; write the path decoded, with letters, digits and -._~!$&'()+,=:@", string(rune(c)))
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// isPathChar reports whether c may appear literally in a canonical path
+// segment: RFC 3986 pchar without "%" and ";" (both are decoded or removed
+// before matching).
+func isPathChar(c byte) bool {
+	return isAlnum(c) || strings.IndexByte("-._~!$&'()*+,=:@", c) >= 0
+}
+
+func isParamName(s string) bool {
+	if s == "" || isDigit(s[0]) {
+		return false
+	}
+	for i := range len(s) {
+		if c := s[i]; !isAlnum(c) && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// pathShape replaces template names by "{}" so that paths matching the same
+// requests compare equal.
+func pathShape(p string) string {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		if strings.HasPrefix(s, "{") {
+			segs[i] = "{}"
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+func (v *validator) upstream(up string, u *Upstream) {
+	if len(u.Targets) == 0 {
+		v.errf(up+".targets", `required; at least one URL such as "http://127.0.0.1:9000"`)
+	}
+	https := false
+	for i, t := range u.Targets {
+		parsed, err := checkTarget(t)
+		if err != nil {
+			v.errf(fmt.Sprintf("%s.targets[%d]", up, i), "%s", err)
+			continue
+		}
+		https = https || parsed.Scheme == "https"
+	}
+	v.positive(up+".timeout", int64(u.Timeout))
+	if u.Retries != nil && (*u.Retries < 0 || *u.Retries > 10) {
+		v.errf(up+".retries", "must be from 0 to 10")
+	}
+	if u.MaxFails < 0 {
+		v.errf(up+".max_fails", "must not be negative; 0 turns passive health checks off")
+	}
+	if u.MaxFails > 0 {
+		v.positive(up+".fail_timeout", int64(u.FailTimeout))
+	}
+	if h := u.HealthCheck; h != nil {
+		hp := up + ".health_check"
+		if !strings.HasPrefix(h.Path, "/") {
+			v.errf(hp+".path", `must start with "/"`)
+		}
+		intervalOK := v.positive(hp+".interval", int64(h.Interval))
+		if v.positive(hp+".timeout", int64(h.Timeout)) && intervalOK && h.Timeout > h.Interval {
+			v.errf(hp+".timeout", "is longer than the interval (%s)", h.Interval)
+		}
+		v.positive(hp+".healthy_threshold", int64(h.HealthyThreshold))
+		v.positive(hp+".unhealthy_threshold", int64(h.UnhealthyThreshold))
+	}
+	if t := u.TLS; t != nil {
+		tp := up + ".tls"
+		if !https && len(u.Targets) > 0 {
+			v.errf(tp, "no target uses https; remove tls or use https:// targets")
+		}
+		if (t.CertFile == "") != (t.KeyFile == "") {
+			if t.CertFile == "" {
+				v.errf(tp+".cert_file", "required with key_file")
+			} else {
+				v.errf(tp+".key_file", "required with cert_file")
+			}
+		}
+		for _, f := range []struct{ name, file string }{{"ca_file", t.CAFile}, {"cert_file", t.CertFile}, {"key_file", t.KeyFile}} {
+			if f.file != "" {
+				v.readable(tp+"."+f.name, f.file)
+			}
+		}
+		if t.ServerName != "" && !isHostname(t.ServerName) {
+			v.errf(tp+".server_name", "%q is not a host name", truncate(t.ServerName))
+		}
+	}
+}
+
+func (v *validator) docs() {
+	d := v.c.Docs
+	if d == nil {
+		return
+	}
+	if d.Path == "" {
+		v.errf("docs.path", `required; such as "/docs"`)
+	} else if err := checkPathTemplate(d.Path); err != nil || strings.ContainsAny(d.Path, "{*") {
+		v.errf("docs.path", `must be a plain path such as "/docs"`)
+	}
+	if len(d.Auth) == 0 {
+		v.errf("docs.auth", "required; the documentation is only for authenticated consumers")
+	}
+	v.authNames("docs.auth", d.Auth, false)
+	for i, s := range d.Specs {
+		v.readable(fmt.Sprintf("docs.specs[%d]", i), s)
+	}
+}
+
+func (v *validator) cors() {
+	c := v.c.CORS
+	if c == nil {
+		return
+	}
+	if len(c.AllowedOrigins) == 0 {
+		v.errf("cors.allowed_origins", "required; the origins allowed to call the API")
+	}
+	for i, o := range c.AllowedOrigins {
+		op := fmt.Sprintf("cors.allowed_origins[%d]", i)
+		if o == "*" {
+			if c.AllowCredentials {
+				v.errf(op, `"*" together with allow_credentials lets any site act as the user; list the origins`)
+			}
+			continue
+		}
+		if u, err := checkTarget(o); err != nil || u.Path != "" {
+			v.errf(op, `%q is not an origin such as "https://app.example.com"`, truncate(o))
+		}
+	}
+	v.methods("cors.allowed_methods", c.AllowedMethods)
+	for i, h := range c.AllowedHeaders {
+		if !isToken(h) {
+			v.errf(fmt.Sprintf("cors.allowed_headers[%d]", i), "%q is not a header name", truncate(h))
+		}
+	}
+	if c.MaxAge < 0 {
+		v.errf("cors.max_age", "must not be negative")
+	}
+}

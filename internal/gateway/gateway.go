@@ -1,0 +1,281 @@
+// Package gateway assembles the request path of SPEC §3 from a config and
+// swaps it atomically on reload. The whole pipeline reads top to bottom in
+// ServeHTTP; every stage that is not configured is a pass-through.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/breakwater/breakwater/internal/authn"
+	"github.com/breakwater/breakwater/internal/config"
+	"github.com/breakwater/breakwater/internal/pathcanon"
+	"github.com/breakwater/breakwater/internal/problem"
+	"github.com/breakwater/breakwater/internal/reqctx"
+)
+
+// Gateway serves the HTTPS listener. Its configuration can be replaced at
+// any time with Apply; requests in flight finish on the config they started with.
+type Gateway struct {
+	logger *slog.Logger
+	access *slog.Logger
+	ctx    context.Context // bounds background work (health checks)
+
+	mu       sync.Mutex // serialises Apply
+	current  atomic.Pointer[snapshot]
+	inFlight atomic.Int64
+
+	reloadsOK     atomic.Int64
+	reloadsFailed atomic.Int64
+}
+
+// Stats are counters an operator can read (admin API, metrics).
+type Stats struct {
+	InFlight      int64
+	ReloadsOK     int64
+	ReloadsFailed int64
+}
+
+// New returns a gateway serving cfg. Background work stops when ctx ends.
+func New(ctx context.Context, cfg *config.Config, logger, access *slog.Logger) (*Gateway, error) {
+	g := &Gateway{logger: logger, access: access, ctx: ctx}
+	if err := g.Apply(cfg); err != nil {
+		return nil, err
+	}
+	g.reloadsOK.Store(0)
+	return g, nil
+}
+
+// Apply builds cfg and, if that succeeds, makes it the running config. On
+// error the running config stays in force.
+func (g *Gateway) Apply(cfg *config.Config) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s, err := build(cfg, g.logger)
+	if err != nil {
+		g.reloadsFailed.Add(1)
+		return err
+	}
+	s.activate(g.ctx)
+	old := g.current.Swap(s)
+	if old != nil {
+		old.close()
+	}
+	g.reloadsOK.Add(1)
+	return nil
+}
+
+// Config returns the running config.
+func (g *Gateway) Config() *config.Config {
+	if s := g.current.Load(); s != nil {
+		return s.cfg
+	}
+	return nil
+}
+
+// Stats returns the gateway's counters.
+func (g *Gateway) Stats() Stats {
+	return Stats{InFlight: g.inFlight.Load(), ReloadsOK: g.reloadsOK.Load(), ReloadsFailed: g.reloadsFailed.Load()}
+}
+
+// Close stops background work of the running config.
+func (g *Gateway) Close() {
+	if s := g.current.Swap(nil); s != nil {
+		s.close()
+	}
+}
+
+// ServeHTTP is the request path of the HTTPS listener.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s := g.current.Load()
+	st := &reqctx.State{Start: time.Now()}
+	rec := &recorder{ResponseWriter: w}
+	r = reqctx.With(r, st)
+	defer g.finish(rec, r, st)
+	if s == nil {
+		problem.Write(rec, r, http.StatusServiceUnavailable)
+		return
+	}
+
+	// Who is asking: the peer, and the client a trusted proxy speaks for.
+	st.Peer = peerAddr(r.RemoteAddr)
+	st.PeerTrusted = len(s.trusted) > 0 && s.trusted.contains(st.Peer)
+	st.ClientIP = s.trusted.clientIP(st.Peer, r.Header)
+	st.RequestID = requestID(st.PeerTrusted, r.Header.Get("X-Request-Id"))
+
+	h := rec.Header()
+	h.Set("X-Request-Id", st.RequestID)
+	h.Set("X-Content-Type-Options", "nosniff")
+	if s.hsts != "" {
+		h.Set("Strict-Transport-Security", s.hsts)
+	}
+
+	// Load shedding: above max_in_flight, refuse at once rather than queue.
+	if n := g.inFlight.Add(1); n > s.maxInFlight {
+		g.inFlight.Add(-1)
+		st.Reason = "max_in_flight"
+		h.Set("Retry-After", "1")
+		problem.Write(rec, r, http.StatusServiceUnavailable)
+		return
+	}
+	defer g.inFlight.Add(-1)
+
+	// One canonical path for everything below.
+	if len(r.RequestURI) > s.maxURI {
+		st.Reason = "request target too long"
+		problem.Write(rec, r, http.StatusRequestURITooLong)
+		return
+	}
+	raw, ok := rawPath(r)
+	if !ok {
+		st.Reason = "request target not in origin form"
+		problem.Write(rec, r, http.StatusBadRequest)
+		return
+	}
+	p, wire, err := pathcanon.Canonical(raw)
+	if err != nil {
+		st.Reason = "ambiguous path"
+		var pe *pathcanon.Error
+		if errors.As(err, &pe) {
+			st.Reason += ": " + pe.Reason
+		}
+		problem.Write(rec, r, http.StatusBadRequest)
+		return
+	}
+	st.Path, st.EscapedPath = p, wire
+
+	// Route.
+	m := s.router.Match(r.Host, p, r.Method, st.ParamBuf[:0])
+	switch m.Status {
+	case http.StatusNotFound:
+		st.Reason = "no route"
+		problem.Write(rec, r, http.StatusNotFound)
+		return
+	case http.StatusMethodNotAllowed:
+		st.Reason = "method not allowed"
+		h.Set("Allow", m.Allow)
+		problem.Write(rec, r, http.StatusMethodNotAllowed)
+		return
+	}
+	rt := &s.routes[m.Route]
+	st.Route, st.Params = rt.name, m.Params
+
+	// Authenticate: the first authenticator that finds its credential decides.
+	if !rt.public {
+		if !g.authenticate(rt, r, st) {
+			problem.Unauthorized(rec, r, rt.challenge)
+			return
+		}
+		if !st.Consumer.HasScopes(rt.scopes) {
+			st.Reason = "missing scope"
+			problem.Write(rec, r, http.StatusForbidden)
+			return
+		}
+	}
+
+	// Bound the body before anything reads it.
+	if r.ContentLength > rt.maxBody {
+		st.Reason = "body too large"
+		h.Set("Connection", "close")
+		problem.Write(rec, r, http.StatusRequestEntityTooLarge)
+		return
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = http.MaxBytesReader(rec, r.Body, rt.maxBody)
+	}
+
+	rt.upstream.ServeHTTP(rec, r)
+}
+
+func (g *Gateway) authenticate(rt *route, r *http.Request, st *reqctx.State) bool {
+	for i, a := range rt.auth {
+		c, err := a.Authenticate(r)
+		if errors.Is(err, authn.ErrNoCredential) {
+			continue
+		}
+		if err != nil {
+			var f *authn.Failure
+			if errors.As(err, &f) {
+				st.Reason = f.Reason
+			} else {
+				st.Reason = "authenticator error"
+				g.logger.Error("authenticator failed", "route", rt.name, "request_id", st.RequestID, "err", err)
+			}
+			st.Authenticator = rt.authNames[i]
+			return false
+		}
+		st.Consumer = c
+		st.Authenticator = rt.authNames[i]
+		return true
+	}
+	st.Reason = "no credential"
+	return false
+}
+
+// rawPath returns the escaped path of the request target exactly as the
+// client sent it, so that the canonical path is computed from the wire form
+// and not from the standard library's own decoding.
+func rawPath(r *http.Request) (string, bool) {
+	u := r.RequestURI
+	if strings.HasPrefix(u, "/") {
+		if i := strings.IndexByte(u, '?'); i >= 0 {
+			u = u[:i]
+		}
+		return u, true
+	}
+	// Absolute form (RFC 9112 §3.2.2): the authority replaces Host, which the
+	// standard library already did (r.Host), so routing sees one host only.
+	if r.URL.IsAbs() && r.URL.Opaque == "" && strings.EqualFold(r.URL.Scheme, "https") {
+		return r.URL.EscapedPath(), r.URL.EscapedPath() != ""
+	}
+	return "", false
+}
+
+var requestIDEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// requestID keeps a trusted proxy's well-formed id, or makes a new one.
+func requestID(trusted bool, incoming string) string {
+	if trusted && validRequestID(incoming) {
+		return incoming
+	}
+	var b [15]byte
+	_, _ = rand.Read(b[:])
+	return requestIDEncoding.EncodeToString(b[:])
+}
+
+func validRequestID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// finish recovers from a panic in the request path and writes the access log.
+func (g *Gateway) finish(rec *recorder, r *http.Request, st *reqctx.State) {
+	if v := recover(); v != nil {
+		if v == http.ErrAbortHandler {
+			panic(v)
+		}
+		st.Reason = "internal error"
+		g.logger.Error("panic in request path", "request_id", st.RequestID, "panic", fmt.Sprint(v))
+		if !rec.wroteHeader {
+			problem.Write(rec, r, http.StatusInternalServerError)
+		}
+	}
+	g.logAccess(rec, r, st)
+}

@@ -1,0 +1,208 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/breakwater/breakwater/internal/admin"
+	"github.com/breakwater/breakwater/internal/config"
+	"github.com/breakwater/breakwater/internal/edge"
+)
+
+// Options configure a Runtime.
+type Options struct {
+	Logger *slog.Logger // operational log
+	Access *slog.Logger // access log (nil: none)
+	// Load reads the config again for a reload. Nil: reloads are refused.
+	Load func() (*config.Config, error)
+}
+
+// Addrs are the addresses the runtime listens on.
+type Addrs struct {
+	HTTPS, HTTP, Admin string // "" when not listening
+}
+
+// Runtime is a serving gateway process: the HTTPS listener, the optional
+// HTTP redirect listener, the admin listener, and the gateway behind them.
+type Runtime struct {
+	gw     *Gateway
+	certs  *edge.Certs
+	o      Options
+	addrs  Addrs
+	ready  atomic.Bool
+	errs   chan error
+	reload sync.Mutex
+
+	servers []*http.Server
+	conns   []net.Listener
+}
+
+// Start binds every listener of cfg and starts serving. It returns once the
+// gateway accepts connections; Shutdown stops it.
+func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Runtime, err error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	certs, err := edge.ServerTLS(cfg.TLS, cfg.Resolve, cfg.Server.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	gw, err := New(ctx, cfg, o.Logger, o.Access)
+	if err != nil {
+		return nil, err
+	}
+	rt := &Runtime{gw: gw, certs: certs, o: o, errs: make(chan error, 3)}
+	defer func() {
+		if err != nil {
+			rt.closeNow()
+		}
+	}()
+
+	lim := cfg.Server.Limits
+	errorLog := slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug) // TLS handshake noise from clients
+
+	// HTTPS: connection caps → TLS → HTTP with timeouts.
+	ln, err := net.Listen("tcp", cfg.Server.HTTPS)
+	if err != nil {
+		return nil, fmt.Errorf("server.https: %w", err)
+	}
+	capped := edge.LimitListener(ln, lim.MaxConnections, lim.MaxConnectionsPerIP, func(reason string) {
+		o.Logger.Debug("connection refused", "reason", reason)
+	})
+	rt.conns = append(rt.conns, capped)
+	rt.addrs.HTTPS = ln.Addr().String()
+	https := &http.Server{Handler: gw, ErrorLog: errorLog, TLSConfig: certs.Config()}
+	edge.ServerTimeouts(https, lim)
+	rt.serve(https, tls.NewListener(capped, certs.Config()))
+
+	if cfg.Server.HTTP != "" {
+		l, err := net.Listen("tcp", cfg.Server.HTTP)
+		if err != nil {
+			return nil, fmt.Errorf("server.http: %w", err)
+		}
+		c := edge.LimitListener(l, lim.MaxConnections, lim.MaxConnectionsPerIP, nil)
+		rt.conns = append(rt.conns, c)
+		rt.addrs.HTTP = l.Addr().String()
+		srv := &http.Server{Handler: edge.RedirectHandler(rt.addrs.HTTPS), ErrorLog: errorLog}
+		edge.ServerTimeouts(srv, lim)
+		rt.serve(srv, c)
+	}
+
+	if cfg.Server.Admin != "" && cfg.Server.Admin != "off" {
+		l, err := net.Listen("tcp", cfg.Server.Admin)
+		if err != nil {
+			return nil, fmt.Errorf("server.admin: %w", err)
+		}
+		rt.conns = append(rt.conns, l)
+		rt.addrs.Admin = l.Addr().String()
+		srv := &http.Server{
+			Handler: admin.New(admin.Options{
+				Gateway: rt,
+				Reload:  rt.Reload,
+				Stats:   func() any { return gw.Stats() },
+			}),
+			ErrorLog:          errorLog,
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       10 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       60 * time.Second,
+			MaxHeaderBytes:    16 << 10,
+		}
+		rt.serve(srv, l)
+	}
+	rt.ready.Store(true)
+	return rt, nil
+}
+
+func (rt *Runtime) serve(srv *http.Server, l net.Listener) {
+	rt.servers = append(rt.servers, srv)
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			rt.errs <- err
+		}
+	}()
+}
+
+// Addrs returns the bound addresses (useful with port 0).
+func (rt *Runtime) Addrs() Addrs { return rt.addrs }
+
+// Gateway returns the gateway behind the HTTPS listener.
+func (rt *Runtime) Gateway() *Gateway { return rt.gw }
+
+// Config implements admin.Gateway.
+func (rt *Runtime) Config() *config.Config { return rt.gw.Config() }
+
+// Ready implements admin.Gateway: listening with a config in force. A failed
+// reload does not change readiness: the previous config keeps serving.
+func (rt *Runtime) Ready() bool { return rt.ready.Load() && rt.gw.Config() != nil }
+
+// Errors reports a listener that stopped serving unexpectedly.
+func (rt *Runtime) Errors() <-chan error { return rt.errs }
+
+// Reload reads the config again and applies it atomically. On any error the
+// running config stays in force; the error says why, one problem per line.
+func (rt *Runtime) Reload(ctx context.Context) error {
+	rt.reload.Lock()
+	defer rt.reload.Unlock()
+	if rt.o.Load == nil {
+		return errors.New("this gateway has no config file to reload")
+	}
+	cfg, err := rt.o.Load()
+	if err == nil {
+		err = rt.certs.Reload()
+	}
+	if err == nil {
+		old := rt.gw.Config()
+		if old != nil && (old.Server.HTTPS != cfg.Server.HTTPS || old.Server.HTTP != cfg.Server.HTTP || old.Server.Admin != cfg.Server.Admin) {
+			rt.o.Logger.Warn("listener addresses changed in the config; restart to apply them")
+		}
+		err = rt.gw.Apply(cfg)
+	} else {
+		rt.gw.reloadsFailed.Add(1)
+	}
+	if err != nil {
+		rt.o.Logger.Error("config reload failed; the running config stays in force", "err", err.Error())
+		return err
+	}
+	rt.o.Logger.Info("config reloaded")
+	return nil
+}
+
+// Shutdown stops accepting connections and waits for in-flight requests to
+// finish, at most until ctx ends; then it closes what is left.
+func (rt *Runtime) Shutdown(ctx context.Context) error {
+	rt.ready.Store(false)
+	var wg sync.WaitGroup
+	errs := make([]error, len(rt.servers))
+	for i, srv := range rt.servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Shutdown(ctx); err != nil {
+				errs[i] = err
+				_ = srv.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	rt.gw.Close()
+	return errors.Join(errs...)
+}
+
+func (rt *Runtime) closeNow() {
+	for _, srv := range rt.servers {
+		_ = srv.Close()
+	}
+	for _, c := range rt.conns {
+		_ = c.Close()
+	}
+	rt.gw.Close()
+}

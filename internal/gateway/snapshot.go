@@ -1,0 +1,140 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/breakwater/breakwater/internal/authn"
+	"github.com/breakwater/breakwater/internal/config"
+	"github.com/breakwater/breakwater/internal/edge"
+	"github.com/breakwater/breakwater/internal/proxy"
+	"github.com/breakwater/breakwater/internal/router"
+)
+
+// snapshot is everything built from one config. It is immutable once
+// published; a reload builds a new one and swaps the pointer.
+type snapshot struct {
+	cfg         *config.Config
+	router      *router.Router
+	routes      []route
+	trusted     trustedProxies
+	hsts        string
+	maxInFlight int64
+	maxURI      int
+	cancel      context.CancelFunc // stops the upstreams' health checks
+}
+
+// route is one compiled config route.
+type route struct {
+	name      string
+	public    bool
+	auth      []authn.Authenticator
+	authNames []string
+	challenge string // WWW-Authenticate of the route: the same for every failure
+	scopes    []string
+	maxBody   int64
+	upstream  *proxy.Upstream
+}
+
+// build compiles cfg. It starts nothing: activate starts health checks once
+// the snapshot is about to serve.
+func build(cfg *config.Config, logger *slog.Logger) (*snapshot, error) {
+	trusted, err := parseTrusted(cfg.Server.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("server.trusted_proxies: %w", err)
+	}
+	ring, _, err := authn.NewKeyRing(cfg.Consumers)
+	if err != nil {
+		return nil, fmt.Errorf("consumers: %w", err)
+	}
+	auths := make(map[string]authn.Authenticator, len(cfg.Authenticators))
+	for name, a := range cfg.Authenticators {
+		switch a.Type {
+		case "api_key":
+			auths[name] = authn.NewAPIKey(name, a, ring)
+		default:
+			return nil, fmt.Errorf("authenticators.%s: type %q is not available in this version", name, a.Type)
+		}
+	}
+
+	hsts := edge.HSTS(cfg.TLS.HSTS)
+	s := &snapshot{
+		cfg:         cfg,
+		trusted:     trusted,
+		hsts:        hsts,
+		maxInFlight: int64(cfg.Server.Limits.MaxInFlight),
+		maxURI:      int(cfg.Server.Limits.MaxURIBytes),
+		routes:      make([]route, len(cfg.Routes)),
+	}
+	specs := make([]router.Spec, len(cfg.Routes))
+	for i := range cfg.Routes {
+		rc := &cfg.Routes[i]
+		specs[i] = router.Spec{Host: rc.Host, Path: rc.Path, Methods: rc.Methods}
+		rt := route{name: rc.Name, public: rc.Public(), scopes: rc.Scopes, maxBody: int64(cfg.Server.Limits.MaxBody)}
+		if rc.MaxBody != nil {
+			rt.maxBody = int64(*rc.MaxBody)
+		}
+		if !rt.public {
+			for _, name := range rc.Auth {
+				a, ok := auths[name]
+				if !ok {
+					s.close()
+					return nil, fmt.Errorf("routes[%d].auth: no authenticator named %q", i, name)
+				}
+				rt.auth = append(rt.auth, a)
+				rt.authNames = append(rt.authNames, name)
+				if rt.challenge == "" {
+					rt.challenge = a.Challenge()
+				} else if c := a.Challenge(); c != rt.challenge {
+					rt.challenge += ", " + c
+				}
+			}
+		}
+		mask := rc.MaskUpstreamErrors == nil || *rc.MaskUpstreamErrors
+		up, err := proxy.New(rc.Upstream, proxy.Options{
+			Route:              rc.Name,
+			Resolve:            cfg.Resolve,
+			MaskUpstreamErrors: mask,
+			HSTS:               hsts,
+			Logger:             logger.With("route", rc.Name),
+		})
+		if err != nil {
+			s.close()
+			return nil, fmt.Errorf("routes[%d].upstream: %w", i, err)
+		}
+		rt.upstream = up
+		s.routes[i] = rt
+	}
+	rtr, err := router.New(specs)
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("routes: %w", err)
+	}
+	s.router = rtr
+	return s, nil
+}
+
+// activate starts the background work of the snapshot (health checks).
+func (s *snapshot) activate(ctx context.Context) {
+	ctx, s.cancel = context.WithCancel(ctx)
+	for i := range s.routes {
+		s.routes[i].upstream.Start(ctx)
+	}
+}
+
+// close stops health checks and closes idle upstream connections. Requests
+// still in flight on this snapshot finish normally.
+func (s *snapshot) close() {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	for i := range s.routes {
+		if up := s.routes[i].upstream; up != nil {
+			up.Close()
+		}
+	}
+}
+
+var errNoConfig = errors.New("no configuration loaded")

@@ -1,0 +1,230 @@
+package proxy
+
+import (
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strings"
+
+	"github.com/breakwater/breakwater/internal/reqctx"
+)
+
+// rewrite is the ReverseProxy's Rewrite hook. By the time it runs the
+// ReverseProxy has removed the hop-by-hop headers, the headers the client's
+// Connection header names, Forwarded and the three X-Forwarded-* headers
+// from pr.Out; what is set here is therefore never removed by the client.
+func (u *Upstream) rewrite(pr *httputil.ProxyRequest) {
+	x := exchangeOf(pr.Out.Context())
+	// pr.Out.URL is a copy of the client's URL whose query the
+	// ReverseProxy has already cleaned of unparsable parameters.
+	x.target.setURL(pr.Out.URL, x.path, x.rawPath, pr.Out.URL.RawQuery)
+	pr.Out.Host = "" // the Host header is the target's
+	requestHeaders(pr.Out.Header, pr.In, x.st)
+}
+
+// requestHeaders removes from h every header a client could use to pass as
+// the gateway, then sets the gateway's own: X-Request-Id, X-Forwarded-For,
+// -Proto and -Host, and X-Consumer-Id and -Scopes for an authenticated
+// consumer. in is the client's request (unchanged).
+func requestHeaders(h http.Header, in *http.Request, st *reqctx.State) {
+	for k := range h {
+		if isGatewayHeader(k) {
+			delete(h, k)
+		}
+	}
+
+	if st.RequestID != "" {
+		h["X-Request-Id"] = []string{st.RequestID}
+	}
+
+	peer := peerIP(st, in)
+	xff, proto, host := peer, "https", in.Host
+	if st.PeerTrusted {
+		// A trusted proxy speaks for the client: keep its chain and add
+		// the proxy itself.
+		if prior := in.Header["X-Forwarded-For"]; len(prior) > 0 {
+			xff = strings.Join(prior, ", ")
+			if peer != "" {
+				xff += ", " + peer
+			}
+		}
+		if p := forwardedProto(in.Header.Get("X-Forwarded-Proto")); p != "" {
+			proto = p
+		}
+		if fh := in.Header.Get("X-Forwarded-Host"); fh != "" {
+			host = fh
+		}
+	}
+	if xff != "" {
+		h["X-Forwarded-For"] = []string{xff}
+	}
+	h["X-Forwarded-Proto"] = []string{proto}
+	if host != "" {
+		h["X-Forwarded-Host"] = []string{host}
+	}
+
+	if c := st.Consumer; c != nil {
+		h["X-Consumer-Id"] = []string{c.ID}
+		h["X-Consumer-Scopes"] = []string{strings.Join(c.Scopes, " ")}
+	}
+}
+
+// peerIP is the socket peer as text, from the state or, failing that, from
+// the connection's remote address.
+func peerIP(st *reqctx.State, in *http.Request) string {
+	if st.Peer.IsValid() {
+		return st.Peer.WithZone("").Unmap().String()
+	}
+	if host, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
+		return host
+	}
+	return ""
+}
+
+// forwardedProto returns the first element of a trusted X-Forwarded-Proto
+// value when it is http or https, else "".
+func forwardedProto(v string) string {
+	if i := strings.IndexByte(v, ','); i >= 0 {
+		v = v[:i]
+	}
+	v = strings.TrimSpace(v)
+	switch {
+	case strings.EqualFold(v, "https"):
+		return "https"
+	case strings.EqualFold(v, "http"):
+		return "http"
+	}
+	return ""
+}
+
+// isGatewayHeader reports whether a client-supplied header named name must
+// not reach the upstream: it is one the gateway sets or one an upstream
+// could trust as a statement about the client, the request's method or its
+// path. Names compare case-insensitively with '_' equal to '-', because
+// many servers (CGI, WSGI, PHP, nginx with underscores_in_headers) fold
+// X-Consumer_Id into the same variable as X-Consumer-Id.
+//
+// Removed: X-Forwarded and X-Forwarded-* (any), X-Consumer-* (any),
+// Forwarded, X-Request-Id, X-Real-Ip, X-Client-Ip, True-Client-Ip,
+// X-Gateway-Identity, X-Original-Url, X-Rewrite-Url, X-Http-Method-Override,
+// X-Http-Method, X-Method-Override.
+func isGatewayHeader(name string) bool {
+	if len(name) < len("forwarded") {
+		return false
+	}
+	var buf [32]byte
+	n := copy(buf[:], name)
+	for i := range n {
+		switch c := buf[i]; {
+		case 'A' <= c && c <= 'Z':
+			buf[i] = c + 'a' - 'A'
+		case c == '_':
+			buf[i] = '-'
+		}
+	}
+	s := buf[:n]
+	if hasPrefix(s, "x-forwarded") || hasPrefix(s, "x-consumer-") {
+		return true
+	}
+	if len(name) > len(buf) {
+		return false
+	}
+	switch string(s) {
+	case "forwarded", "x-request-id", "x-real-ip", "x-client-ip", "true-client-ip",
+		"x-gateway-identity", "x-original-url", "x-rewrite-url",
+		"x-http-method-override", "x-http-method", "x-method-override":
+		return true
+	}
+	return false
+}
+
+func hasPrefix(b []byte, prefix string) bool {
+	return len(b) >= len(prefix) && string(b[:len(prefix)]) == prefix
+}
+
+// Response headers.
+
+// responseHeaders applies the gateway's response header policy to an
+// upstream response: headers that say what runs behind the gateway are
+// dropped, an authenticated response gets Cache-Control: no-store unless
+// the upstream chose a policy, and the headers the gateway owns (HSTS,
+// nosniff, X-Request-Id) are set on the client's ResponseWriter and removed
+// from the upstream's — the ReverseProxy adds (not sets) upstream headers to
+// those already on the writer, so setting them in h would send them twice.
+func (u *Upstream) responseHeaders(w http.ResponseWriter, h http.Header, st *reqctx.State) {
+	delete(h, "Server")
+	delete(h, "X-Powered-By")
+	delete(h, "X-Aspnet-Version")
+	delete(h, "X-Aspnetmvc-Version")
+	delete(h, "X-Runtime")
+	delete(h, "X-Debug-Token")
+	delete(h, "X-Debug-Token-Link")
+	delete(h, "Strict-Transport-Security")
+	delete(h, "X-Content-Type-Options")
+	delete(h, "X-Request-Id")
+	if st.Consumer != nil && len(h["Cache-Control"]) == 0 {
+		h["Cache-Control"] = []string{"no-store"}
+	}
+	u.gatewayHeaders(w.Header(), st)
+}
+
+// gatewayHeaders sets the headers the gateway puts on every response.
+func (u *Upstream) gatewayHeaders(wh http.Header, st *reqctx.State) {
+	if u.hsts != "" {
+		setHeader(wh, "Strict-Transport-Security", u.hsts)
+	} else {
+		delete(wh, "Strict-Transport-Security")
+	}
+	setHeader(wh, "X-Content-Type-Options", "nosniff")
+	if st.RequestID != "" {
+		setHeader(wh, "X-Request-Id", st.RequestID)
+	}
+}
+
+// setHeader is Header.Set for a canonical key that reuses the value slice
+// when the header is already set once (as the gateway's entry middleware
+// does), so the common case does not allocate.
+func setHeader(h http.Header, key, value string) {
+	if v := h[key]; len(v) == 1 {
+		v[0] = value
+		return
+	}
+	h[key] = []string{value}
+}
+
+// modifyResponse is the ReverseProxy's ModifyResponse hook: it runs once
+// the response headers are in, before anything is sent to the client.
+func (u *Upstream) modifyResponse(res *http.Response) error {
+	x := exchangeOf(res.Request.Context())
+	if x == nil {
+		return errNoExchange
+	}
+	if res.StatusCode == http.StatusSwitchingProtocols {
+		// The connection now belongs to the upgraded protocol: left as
+		// the upstream sent it, and without a timeout.
+		x.unbounded()
+		return nil
+	}
+	u.responseHeaders(x.w, res.Header, x.st)
+	switch {
+	case u.mask && res.StatusCode >= 500:
+		u.maskBody(res, x.st)
+		x.unbounded()
+	case isEventStream(res.Header.Get("Content-Type")):
+		x.unbounded()
+	default:
+		x.streamBody(res)
+	}
+	return nil
+}
+
+// isEventStream reports whether a Content-Type is text/event-stream.
+func isEventStream(ct string) bool {
+	const es = "text/event-stream"
+	ct = strings.TrimLeft(ct, " \t")
+	if len(ct) < len(es) || !strings.EqualFold(ct[:len(es)], es) {
+		return false
+	}
+	rest := ct[len(es):]
+	return rest == "" || rest[0] == ';' || rest[0] == ' ' || rest[0] == '\t'
+}
