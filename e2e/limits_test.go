@@ -94,8 +94,27 @@ func TestLimits(t *testing.T) {
 			checkProblem(t, g, tc.name, resp, body, tc.status)
 		}
 
+		// The same over HTTP/2, where there is no chunked encoding: a body
+		// of unknown length is a stream of DATA frames.
+		h2 := g.h2client(t)
+		for _, tc := range []struct {
+			name string
+			body io.Reader
+		}{
+			{"h2 body over max_body, known length", strings.NewReader(strings.Repeat("a", 2048))},
+			{"h2 body over max_body, unknown length", io.MultiReader(strings.NewReader(strings.Repeat("a", 64<<10)))},
+		} {
+			resp, body := g.do(t, h2, "POST", "/public/x", tc.body, http.Header{"X-E2E-Marker": {"h2-big"}})
+			if resp.ProtoMajor != 2 {
+				t.Errorf("%s: protocol %s, want HTTP/2", tc.name, resp.Proto)
+			}
+			checkProblem(t, g, tc.name, resp, body, http.StatusRequestEntityTooLarge)
+		}
+		resp, body := g.get(t, h2, "/public/"+strings.Repeat("a", 2000), nil)
+		checkProblem(t, g, "h2 2000-byte URI", resp, body, http.StatusRequestURITooLong)
+
 		// URI over max_uri_bytes (1KiB), still well under the header limit.
-		resp, body := g.raw(t, "GET /public/"+strings.Repeat("a", 2000)+" HTTP/1.1\r\nHost: "+g.https+"\r\n\r\n")
+		resp, body = g.raw(t, "GET /public/"+strings.Repeat("a", 2000)+" HTTP/1.1\r\nHost: "+g.https+"\r\n\r\n")
 		checkProblem(t, g, "2000-byte URI", resp, body, http.StatusRequestURITooLong)
 		// Control: a URI just under it passes.
 		resp, body = g.raw(t, "GET /public/"+strings.Repeat("a", 900)+" HTTP/1.1\r\nHost: "+g.https+"\r\n\r\n")

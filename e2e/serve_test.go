@@ -87,6 +87,32 @@ func TestServeBasics(t *testing.T) {
 	up := newUpstream(t)
 	g := startGateway(t, baseConfig, map[string]string{"Up": up.URL})
 	c := g.client(t)
+	// Runs after the subtests, before the gateway stops: no credential
+	// sent by the subtests may appear in any log.
+	t.Cleanup(func() {
+		logs := g.stdout.String() + g.stderr.String()
+		for what, secret := range map[string]string{
+			"reader API key":            readerKey,
+			"writer API key":            writerKey,
+			"unknown API key":           "bw_unknownKey000000000000000000000000000000000",
+			"token in the query string": "e2e-query-token-value",
+			"Authorization header":      "e2e-bearer-value",
+		} {
+			if strings.Contains(logs, secret) {
+				t.Errorf("the %s appears in the gateway's logs%s", what, g.output())
+			}
+		}
+	})
+
+	t.Run("credentials are not logged", func(t *testing.T) {
+		t.Parallel()
+		for _, path := range []string{"/public/x?access_token=e2e-query-token-value", "/private/x?api_key=e2e-query-token-value&b=1"} {
+			resp, body := g.get(t, c, path, http.Header{"Authorization": {"Bearer e2e-bearer-value"}, "Cookie": {"session=e2e-bearer-value"}})
+			if resp.StatusCode != 200 && resp.StatusCode != 401 {
+				t.Errorf("GET %s: %d %q", path, resp.StatusCode, body)
+			}
+		}
+	})
 
 	t.Run("public route", func(t *testing.T) {
 		t.Parallel()

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"net"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -171,6 +172,32 @@ func TestValidate(t *testing.T) {
 	t.Run("serve refuses an invalid config with the same lines", func(t *testing.T) {
 		t.Parallel()
 		checkProblems(t, "serve")
+	})
+
+	t.Run("missing file is named", func(t *testing.T) {
+		t.Parallel()
+		path := filepath.Join(dir, "does-not-exist.yaml")
+		out, errOut, code := runCmd(t, "", nil, "validate", "-c", path)
+		if code != 1 || !strings.Contains(errOut, "does-not-exist.yaml") {
+			t.Errorf("validate -c %s: exit %d, stderr %q (stdout %q); want 1 and the file named", path, code, errOut, out)
+		}
+	})
+
+	t.Run("serve with the HTTPS port taken exits 1 and says so", func(t *testing.T) {
+		t.Parallel()
+		taken, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer taken.Close()
+		vars := configVars(t.TempDir())
+		vars["HTTPS"], vars["Admin"], vars["Up"] = taken.Addr().String(), freeAddr(t), "http://127.0.0.1:9"
+		path := filepath.Join(dir, "taken.yaml")
+		writeFile(t, path, render(t, baseConfig, vars))
+		out, errOut, code := runCmd(t, "", nil, "serve", "-c", path)
+		if code != 1 || !strings.Contains(errOut, taken.Addr().String()) {
+			t.Errorf("serve with server.https %s in use: exit %d, want 1 and the address named\nstdout: %s\nstderr: %s", taken.Addr(), code, out, errOut)
+		}
 	})
 
 	t.Run("missing env variable is named", func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/breakwater/breakwater/internal/config"
@@ -42,7 +43,7 @@ func New(o Options) http.Handler {
 	})
 	mux.HandleFunc("GET /admin/config", func(w http.ResponseWriter, r *http.Request) {
 		// Secrets redact themselves when marshalled (secret.Value, secret.Digest).
-		writeJSON(w, http.StatusOK, o.Gateway.Config())
+		writeJSON(w, http.StatusOK, view(reflect.ValueOf(o.Gateway.Config())))
 	})
 	mux.HandleFunc("GET /admin/stats", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, o.Stats())

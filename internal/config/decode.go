@@ -20,6 +20,10 @@ import (
 // alias bomb ("billion laughs").
 const aliasAllowance = 100_000
 
+// extensionPrefix starts top-level keys that are ignored, so that they can
+// hold anchors: "x-upstream: &up {...}".
+const extensionPrefix = "x-"
+
 // maxMergeDepth bounds merge keys (<<) that merge mappings that merge.
 const maxMergeDepth = 8
 
@@ -126,7 +130,11 @@ func (d *decoder) spend(n ast.Node, path string) bool {
 	}
 	if !d.spent {
 		d.spent = true
-		d.fail(nodePos(n), path, "aliases expand this document to too many values; use fewer aliases")
+		pos, ok := d.pos[path]
+		if !ok {
+			pos = nodePos(n)
+		}
+		d.fail(pos, path, "aliases expand this document to too many values; use fewer aliases")
 	}
 	return false
 }
@@ -410,6 +418,9 @@ func (d *decoder) decodeStruct(n ast.Node, v reflect.Value, path string) {
 	for _, e := range entries {
 		p := joinPath(path, e.key)
 		i, ok := fields.index[e.key]
+		if !ok && path == "" && strings.HasPrefix(e.key, extensionPrefix) {
+			continue // a place for anchors, ignored
+		}
 		if !ok {
 			d.fail(e.keyPos, p, "%s", unknownField(e.key, fields.names))
 			continue

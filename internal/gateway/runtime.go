@@ -43,6 +43,7 @@ type Runtime struct {
 
 	servers []*http.Server
 	conns   []net.Listener
+	capped  []*edge.LimitedListener // connection caps, updated on reload
 }
 
 // Start binds every listener of cfg and starts serving. It returns once the
@@ -78,6 +79,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Runtime, err 
 		o.Logger.Debug("connection refused", "reason", reason)
 	})
 	rt.conns = append(rt.conns, capped)
+	rt.capped = append(rt.capped, capped)
 	rt.addrs.HTTPS = ln.Addr().String()
 	https := &http.Server{Handler: gw, ErrorLog: errorLog, TLSConfig: certs.Config()}
 	edge.ServerTimeouts(https, lim)
@@ -90,6 +92,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Runtime, err 
 		}
 		c := edge.LimitListener(l, lim.MaxConnections, lim.MaxConnectionsPerIP, nil)
 		rt.conns = append(rt.conns, c)
+		rt.capped = append(rt.capped, c)
 		rt.addrs.HTTP = l.Addr().String()
 		srv := &http.Server{Handler: edge.RedirectHandler(rt.addrs.HTTPS), ErrorLog: errorLog}
 		edge.ServerTimeouts(srv, lim)
@@ -161,10 +164,10 @@ func (rt *Runtime) Reload(ctx context.Context) error {
 	}
 	if err == nil {
 		old := rt.gw.Config()
-		if old != nil && (old.Server.HTTPS != cfg.Server.HTTPS || old.Server.HTTP != cfg.Server.HTTP || old.Server.Admin != cfg.Server.Admin) {
-			rt.o.Logger.Warn("listener addresses changed in the config; restart to apply them")
-		}
 		err = rt.gw.Apply(cfg)
+		if err == nil {
+			rt.applyListenerChanges(old, cfg)
+		}
 	} else {
 		rt.gw.reloadsFailed.Add(1)
 	}
@@ -174,6 +177,29 @@ func (rt *Runtime) Reload(ctx context.Context) error {
 	}
 	rt.o.Logger.Info("config reloaded")
 	return nil
+}
+
+// applyListenerChanges updates what can change on running listeners (the
+// connection caps) and warns about what needs a restart.
+func (rt *Runtime) applyListenerChanges(old, cfg *config.Config) {
+	lim := cfg.Server.Limits
+	for _, c := range rt.capped {
+		c.SetLimits(lim.MaxConnections, lim.MaxConnectionsPerIP)
+	}
+	if old == nil {
+		return
+	}
+	if old.Server.HTTPS != cfg.Server.HTTPS || old.Server.HTTP != cfg.Server.HTTP || old.Server.Admin != cfg.Server.Admin {
+		rt.o.Logger.Warn("listener addresses changed in the config; restart to apply them")
+	}
+	ol := old.Server.Limits
+	if ol.MaxHeaderBytes != lim.MaxHeaderBytes || ol.ReadHeaderTimeout != lim.ReadHeaderTimeout || ol.ReadTimeout != lim.ReadTimeout ||
+		ol.WriteTimeout != lim.WriteTimeout || ol.IdleTimeout != lim.IdleTimeout {
+		rt.o.Logger.Warn("server.limits timeouts or max_header_bytes changed; restart to apply them (other limits are applied)")
+	}
+	if old.TLS.CertFile != cfg.TLS.CertFile || old.TLS.KeyFile != cfg.TLS.KeyFile || old.TLS.MinVersion != cfg.TLS.MinVersion || old.TLS.ClientCAFile != cfg.TLS.ClientCAFile || old.TLS.SelfSigned != cfg.TLS.SelfSigned {
+		rt.o.Logger.Warn("tls settings changed (the certificate files themselves are re-read); restart to apply them")
+	}
 }
 
 // Shutdown stops accepting connections and waits for in-flight requests to

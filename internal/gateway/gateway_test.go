@@ -1,0 +1,192 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/breakwater/breakwater/internal/config"
+	"github.com/breakwater/breakwater/internal/secret"
+)
+
+const testKey = "bw_testkey"
+
+// newTestGateway builds a gateway from YAML whose ${UPSTREAM} is an echo
+// server returning the path and the identity headers it received.
+func newTestGateway(t testing.TB, yaml string) *Gateway {
+	t.Helper()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Server", "Apache/2.4.1")
+		_ = json.NewEncoder(w).Encode(map[string]string{
+			"path":     r.URL.EscapedPath(),
+			"consumer": r.Header.Get("X-Consumer-Id"),
+			"xff":      r.Header.Get("X-Forwarded-For"),
+		})
+	}))
+	t.Cleanup(up.Close)
+	vars := map[string]string{"UPSTREAM": up.URL, "KEY_HASH": secret.SumString(testKey).String(), "DATA": t.TempDir()}
+	cfg, err := config.Parse([]byte(yaml), "", func(k string) (string, bool) { v, ok := vars[k]; return v, ok })
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	g, err := New(context.Background(), cfg, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Close)
+	return g
+}
+
+const baseConfig = `
+version: 1
+server: { admin: "off", data_dir: "${DATA}" }
+tls: { self_signed: true }
+authenticators:
+  keys: { type: api_key }
+consumers:
+  - id: acme
+    scopes: [read]
+    credentials: [ { api_key: "${KEY_HASH}" } ]
+routes:
+  - name: public
+    path: /public/**
+    upstream: { targets: ["${UPSTREAM}"] }
+    auth: none
+  - name: items
+    path: /items/{id}
+    methods: [GET]
+    upstream: { targets: ["${UPSTREAM}"] }
+    auth: [keys]
+    scopes: [read]
+  - name: write
+    path: /items
+    methods: [POST]
+    upstream: { targets: ["${UPSTREAM}"] }
+    auth: [keys]
+    scopes: [write]
+    max_body: 16
+`
+
+func TestRequestPath(t *testing.T) {
+	g := newTestGateway(t, baseConfig)
+	for _, tc := range []struct {
+		name, method, target, key, body string
+		want                            int
+		upstreamPath, consumer          string
+	}{
+		{name: "public", method: "GET", target: "/public/a", want: 200, upstreamPath: "/public/a"},
+		{name: "canonical path forwarded", method: "GET", target: "/public/./a//b/../c", want: 200, upstreamPath: "/public/a/c"},
+		{name: "path parameters dropped", method: "GET", target: "/public;x=1/a", want: 200, upstreamPath: "/public/a"},
+		{name: "encoded slash", method: "GET", target: "/public/a%2fb", want: 400},
+		{name: "climb above root", method: "GET", target: "/public/../../etc", want: 400},
+		{name: "no route", method: "GET", target: "/nowhere", want: 404},
+		{name: "wrong method", method: "DELETE", target: "/items/1", want: 405},
+		{name: "no key", method: "GET", target: "/items/1", want: 401},
+		{name: "wrong key", method: "GET", target: "/items/1", key: "bw_nope", want: 401},
+		{name: "authenticated", method: "GET", target: "/items/1", key: testKey, want: 200, upstreamPath: "/items/1", consumer: "acme"},
+		{name: "missing scope", method: "POST", target: "/items", key: testKey, body: "{}", want: 403},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var body io.Reader
+			if tc.body != "" {
+				body = strings.NewReader(tc.body)
+			}
+			r := httptest.NewRequest(tc.method, tc.target, body)
+			r.RemoteAddr = "192.0.2.1:1234"
+			r.Header.Set("X-Forwarded-For", "6.6.6.6")
+			r.Header.Set("X-Consumer-Id", "spoofed")
+			if tc.key != "" {
+				r.Header.Set("X-API-Key", tc.key)
+			}
+			w := httptest.NewRecorder()
+			g.ServeHTTP(w, r)
+			if w.Code != tc.want {
+				t.Fatalf("status %d, want %d: %s", w.Code, tc.want, w.Body)
+			}
+			if w.Header().Get("X-Request-Id") == "" || w.Header().Get("Strict-Transport-Security") == "" ||
+				w.Header().Get("X-Content-Type-Options") != "nosniff" || w.Header().Get("Server") != "" {
+				t.Errorf("security headers wrong: %v", w.Header())
+			}
+			if tc.want >= 400 {
+				if ct := w.Header().Get("Content-Type"); ct != "application/problem+json" {
+					t.Errorf("error content type %q", ct)
+				}
+				return
+			}
+			var got map[string]string
+			if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
+				t.Fatal(err)
+			}
+			if got["path"] != tc.upstreamPath || got["consumer"] != tc.consumer || got["xff"] != "192.0.2.1" {
+				t.Errorf("upstream saw %v", got)
+			}
+		})
+	}
+}
+
+func TestUniform401(t *testing.T) {
+	g := newTestGateway(t, baseConfig)
+	var bodies []string
+	for _, key := range []string{"", "bw_unknown", strings.Repeat("x", 300), " "} {
+		r := httptest.NewRequest("GET", "/items/1", nil)
+		if key != "" {
+			r.Header.Set("X-API-Key", key)
+		}
+		w := httptest.NewRecorder()
+		g.ServeHTTP(w, r)
+		if w.Code != 401 || w.Header().Get("WWW-Authenticate") == "" {
+			t.Fatalf("key %q: %d %v", key, w.Code, w.Header())
+		}
+		bodies = append(bodies, strings.Replace(w.Body.String(), w.Header().Get("X-Request-Id"), "", 1))
+	}
+	for _, b := range bodies[1:] {
+		if b != bodies[0] {
+			t.Fatalf("401 bodies differ:\n%s\n%s", bodies[0], b)
+		}
+	}
+}
+
+func TestBodyLimit(t *testing.T) {
+	g := newTestGateway(t, strings.Replace(baseConfig, "scopes: [write]", "scopes: [read]", 1))
+	r := httptest.NewRequest("POST", "/items", strings.NewReader(strings.Repeat("x", 17)))
+	r.Header.Set("X-API-Key", testKey)
+	w := httptest.NewRecorder()
+	g.ServeHTTP(w, r)
+	if w.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("status %d, want 413", w.Code)
+	}
+}
+
+func TestApplyKeepsOldConfigOnError(t *testing.T) {
+	g := newTestGateway(t, baseConfig)
+	before := g.Config()
+	bad := *before
+	bad.Server.TrustedProxies = []string{"not-a-cidr"}
+	if err := g.Apply(&bad); err == nil {
+		t.Fatal("bad config applied")
+	}
+	if g.Config() != before || g.Stats().ReloadsFailed != 1 {
+		t.Fatalf("running config changed or failure not counted: %+v", g.Stats())
+	}
+}
+
+func BenchmarkGateway(b *testing.B) {
+	g := newTestGateway(b, baseConfig)
+	r := httptest.NewRequest("GET", "/items/42", nil)
+	r.RemoteAddr = "192.0.2.1:1234"
+	r.Header.Set("X-API-Key", testKey)
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		g.ServeHTTP(w, r)
+		if w.Code != 200 {
+			b.Fatal(w.Code)
+		}
+	}
+}
