@@ -118,6 +118,7 @@ func startProc(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
 	p := &proc{args: args, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
+	p.cmd.SysProcAttr = procAttr()
 	p.cmd.Env = mergeEnv(os.Environ(), append([]string{goraceEnv(100)}, env...))
 	p.cmd.Stdout = &p.stdout
 	p.cmd.Stderr = &p.stderr
@@ -282,8 +283,25 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-// deadAddr is a loopback address nothing listens on.
-func deadAddr(t *testing.T) string { return freeAddr(t) }
+// deadAddr is a loopback address where connections are refused for the
+// whole test: a socket is bound to it but never listens, so no other
+// process can take the port meanwhile.
+func deadAddr(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatalf("socket: %v", err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatalf("bind: %v", err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatalf("getsockname: %v", err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+}
 
 func sha256Hex(s string) string {
 	sum := sha256.Sum256([]byte(s))
@@ -343,9 +361,8 @@ func writeFile(t *testing.T, path, content string) {
 type gwOption func(*gwOptions)
 
 type gwOptions struct {
-	env     []string
-	cfgPath func(dir string) string // where the config file goes (default dir/breakwater.yaml)
-	write   func(t *testing.T, path, content string)
+	env   []string                                 // extra environment of the process
+	write func(t *testing.T, path, content string) // how the config is written (default: a plain file)
 }
 
 // startGateway writes the config template (vars: HTTPS, HTTP, Admin, Data,
@@ -369,9 +386,6 @@ func startGateway(t *testing.T, tmpl string, extra map[string]string, opts ...gw
 			g.vars[k] = v
 		}
 		g.cfgPath = filepath.Join(dir, "breakwater.yaml")
-		if o.cfgPath != nil {
-			g.cfgPath = o.cfgPath(dir)
-		}
 		content := render(t, tmpl, g.vars)
 		if o.write != nil {
 			o.write(t, g.cfgPath, content)
@@ -411,13 +425,23 @@ var plainClient = &http.Client{
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 
-// waitReady polls GET http://ADMIN/readyz until 200.
+// servingLog is what `serve` logs once every listener is bound. Waiting
+// for it makes sure that the /readyz answering is this process's, not that
+// of another process which took the port the test had chosen.
+const servingLog = `"msg":"breakwater serving"`
+
+// waitReady waits for the serving log line, then polls GET
+// http://ADMIN/readyz until 200.
 func (g *gateway) waitReady(d time.Duration) error {
 	deadline := time.Now().Add(d)
-	var last string
+	last := "no " + servingLog + " log line on stderr yet"
 	for time.Now().Before(deadline) {
 		if g.exited() {
 			return fmt.Errorf("breakwater exited with code %d before it was ready", g.code)
+		}
+		if !strings.Contains(g.stderr.String(), servingLog) {
+			time.Sleep(50 * time.Millisecond)
+			continue
 		}
 		resp, err := plainClient.Get("http://" + g.admin + "/readyz")
 		if err == nil {

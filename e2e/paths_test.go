@@ -90,6 +90,24 @@ func TestPaths(t *testing.T) {
 		}
 	})
 
+	t.Run("non-origin-form targets are answered by the gateway", func(t *testing.T) {
+		t.Parallel()
+		// Whatever the status, the answer must come from the gateway (its
+		// headers, its problem documents), not from a layer under it: net/http
+		// answers "OPTIONS *" itself unless http.Server.DisableGeneralOptionsHandler is set.
+		for i, req := range []string{
+			"OPTIONS * HTTP/1.1\r\nHost: " + g.https + "\r\n",
+			"CONNECT good:443 HTTP/1.1\r\nHost: good:443\r\n",
+		} {
+			marker := fmt.Sprint("non-origin-", i)
+			resp, body := g.raw(t, req+"X-E2E-Marker: "+marker+"\r\n\r\n")
+			checkSecurityHeaders(t, g, firstLine(req)+fmt.Sprintf(" (answered %d %q)", resp.StatusCode, body), resp)
+			if up.hits(marker) != 0 {
+				t.Errorf("%s reached the upstream", firstLine(req))
+			}
+		}
+	})
+
 	t.Run("host-bound route", func(t *testing.T) {
 		t.Parallel()
 		// Control: the route answers for Host: good.

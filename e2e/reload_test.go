@@ -118,4 +118,44 @@ func TestReload(t *testing.T) {
 		}
 		waitStatus(t, g, c, "/another/x", 200, 10*time.Second, "after renaming a new config over the file")
 	})
+
+	t.Run("file change through a swapped symlink (Kubernetes ConfigMap)", func(t *testing.T) {
+		t.Parallel()
+		// The layout of a mounted ConfigMap: DIR/breakwater.yaml ->
+		// ..data/breakwater.yaml, ..data -> ..v1. An update writes ..v2 and
+		// atomically renames a new ..data symlink over the old one: the
+		// file's content changes without any event naming breakwater.yaml.
+		up := newUpstream(t)
+		var dir string
+		g := startGateway(t, baseConfig, map[string]string{"Up": up.URL}, func(o *gwOptions) {
+			o.write = func(t *testing.T, path, content string) {
+				dir = filepath.Dir(path)
+				os.RemoveAll(filepath.Join(dir, "..v1"))
+				os.Remove(filepath.Join(dir, "..data"))
+				os.Remove(path)
+				if err := os.Mkdir(filepath.Join(dir, "..v1"), 0o700); err != nil {
+					t.Fatal(err)
+				}
+				writeFile(t, filepath.Join(dir, "..v1", "breakwater.yaml"), content)
+				if err := os.Symlink("..v1", filepath.Join(dir, "..data")); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Symlink(filepath.Join("..data", "breakwater.yaml"), path); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+		c := g.client(t)
+		if err := os.Mkdir(filepath.Join(dir, "..v2"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(dir, "..v2", "breakwater.yaml"), render(t, baseConfig+extraRoute("extra"), g.vars))
+		if err := os.Symlink("..v2", filepath.Join(dir, "..data_tmp")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
+			t.Fatal(err)
+		}
+		waitStatus(t, g, c, "/extra/x", 200, 10*time.Second, "after a ConfigMap-style update of the config (no signal)")
+	})
 }

@@ -12,14 +12,27 @@ import (
 
 func TestGracefulShutdown(t *testing.T) {
 	t.Parallel()
+	for _, proto := range []string{"HTTP/1.1", "HTTP/2"} {
+		t.Run(proto, func(t *testing.T) {
+			t.Parallel()
+			testGracefulShutdown(t, proto)
+		})
+	}
+}
+
+func testGracefulShutdown(t *testing.T, proto string) {
 	up := newUpstream(t)
 	cfg := strings.Replace(baseConfig, "shutdown_timeout: 5s", "shutdown_timeout: 15s", 1)
 	cfg = strings.ReplaceAll(cfg, "timeout: 5s }", "timeout: 30s }") // the drain is tested, not the route timeout
 	g := startGateway(t, cfg, map[string]string{"Up": up.URL})
 	c := g.client(t)
+	if proto == "HTTP/2" {
+		c = g.h2client(t)
+	}
 
 	type result struct {
 		status int
+		proto  string
 		body   []byte
 		err    error
 	}
@@ -35,7 +48,7 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 		b, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		slow <- result{status: resp.StatusCode, body: b, err: err}
+		slow <- result{status: resp.StatusCode, proto: resp.Proto, body: b, err: err}
 	}()
 	select {
 	case <-up.started:
@@ -76,8 +89,8 @@ func TestGracefulShutdown(t *testing.T) {
 	up.release()
 	select {
 	case r := <-slow:
-		if r.err != nil || r.status != 200 {
-			t.Errorf("the in-flight request during shutdown: status %d, err %v; want 200%s", r.status, r.err, g.output())
+		if r.err != nil || r.status != 200 || !strings.HasPrefix(r.proto, proto[:6]) {
+			t.Errorf("the in-flight %s request during shutdown: status %d over %s, err %v; want 200%s", proto, r.status, r.proto, r.err, g.output())
 		} else if e := decodeEcho(t, g, r.body); e.Path != "/public/slow" {
 			t.Errorf("the in-flight request's body: %q", r.body)
 		}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -152,8 +153,10 @@ loop:
 }
 
 // watchFile signals on changed (coalesced, after a short quiet period) when
-// path is written, created or replaced — editors often save by renaming, so
-// the directory is watched, not the file.
+// the content of path changes. The directory is watched, not the file, and
+// any event in it leads to a comparison of the file's digest: editors save
+// by renaming, and Kubernetes swaps a symlinked ..data directory, so events
+// do not always name the file itself.
 func watchFile(path string, changed chan<- struct{}) (func(), error) {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -168,29 +171,26 @@ func watchFile(path string, changed chan<- struct{}) (func(), error) {
 		w.Close()
 		return nil, err
 	}
+	last := fileDigest(abs)
 	done := make(chan struct{})
 	go func() {
-		var timer *time.Timer
-		var fire <-chan time.Time
+		timer := time.NewTimer(time.Hour)
+		timer.Stop()
 		for {
 			select {
 			case <-done:
 				return
-			case ev, ok := <-w.Events:
+			case _, ok := <-w.Events:
 				if !ok {
 					return
 				}
-				if filepath.Clean(ev.Name) != abs || ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename) == 0 {
-					continue
+				timer.Reset(250 * time.Millisecond)
+			case <-timer.C:
+				d := fileDigest(abs)
+				if d == last || d == ([sha256.Size]byte{}) {
+					continue // unchanged, or unreadable for a moment (mid-swap)
 				}
-				if timer == nil {
-					timer = time.NewTimer(250 * time.Millisecond)
-				} else {
-					timer.Reset(250 * time.Millisecond)
-				}
-				fire = timer.C
-			case <-fire:
-				fire = nil
+				last = d
 				select {
 				case changed <- struct{}{}:
 				default:
@@ -203,6 +203,23 @@ func watchFile(path string, changed chan<- struct{}) (func(), error) {
 		}
 	}()
 	return func() { close(done); w.Close() }, nil
+}
+
+// fileDigest is the SHA-256 of the file's content (following symlinks), or
+// zero when it cannot be read — a half-written file is caught by the next event.
+func fileDigest(path string) [sha256.Size]byte {
+	f, err := os.Open(path)
+	if err != nil {
+		return [sha256.Size]byte{}
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, io.LimitReader(f, 8<<20)); err != nil {
+		return [sha256.Size]byte{}
+	}
+	var d [sha256.Size]byte
+	h.Sum(d[:0])
+	return d
 }
 
 func printConfigErrors(w io.Writer, err error) {

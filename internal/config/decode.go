@@ -440,7 +440,9 @@ func (d *decoder) decodeMap(n ast.Node, v reflect.Value, path string) {
 	}
 	for _, e := range entries {
 		elem := reflect.New(v.Type().Elem()).Elem()
-		d.decodeValue(e.value, elem, joinPath(path, e.key))
+		p := joinPath(path, e.key)
+		d.decodeValue(e.value, elem, p)
+		d.pos[p] = e.keyPos // a map entry is known by its key
 		v.SetMapIndex(reflect.ValueOf(e.key).Convert(v.Type().Key()), elem)
 	}
 }

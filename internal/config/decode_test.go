@@ -270,16 +270,16 @@ server2: x
 		t.Fatal(errs)
 	}
 	want := map[string]Position{
-		"":                                   {1, 1},
-		"version":                            {1, 10},
-		"server":                             {3, 3},
-		"server.limits":                      {5, 5},
-		"server.limits.max_body":             {5, 15},
-		"authenticators.keys":                {8, 9},
-		"authenticators.keys.type":           {8, 16},
-		"routes[0]":                          {10, 5},
-		"routes[0].auth":                     {13, 11},
-		"routes[0].upstream.targets[0]":      {12, 26},
+		"":                                    {1, 1},
+		"version":                             {1, 10},
+		"server":                              {3, 3},
+		"server.limits":                       {5, 5},
+		"server.limits.max_body":              {5, 15},
+		"authenticators.keys":                 {8, 3},
+		"authenticators.keys.type":            {8, 16},
+		"routes[0]":                           {10, 5},
+		"routes[0].auth":                      {13, 11},
+		"routes[0].upstream.targets[0]":       {12, 26},
 		"consumers[1].credentials[0].api_key": {20, 18},
 	}
 	for path, pos := range want {

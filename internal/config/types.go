@@ -9,9 +9,12 @@ import (
 	"github.com/breakwater/breakwater/internal/secret"
 )
 
-// Config is one complete, decoded configuration file (SPEC §2).
+// Config is one complete, decoded configuration file (SPEC §2). Load and
+// Parse fill it, apply Defaults and Validate; docs/configuration.md
+// describes every field. Top-level keys starting with "x-" are ignored, so
+// that they can hold YAML anchors.
 type Config struct {
-	Version        int                      `yaml:"version"`
+	Version        int                      `yaml:"version"` // required; must be 1
 	Server         Server                   `yaml:"server"`
 	TLS            TLS                      `yaml:"tls"`
 	Store          Store                    `yaml:"store"`
@@ -27,8 +30,11 @@ type Config struct {
 	File string `yaml:"-"`
 	// Dir is the directory relative paths in the config are resolved against.
 	Dir string `yaml:"-"`
-	// Positions maps a field path ("routes[0].upstream.timeout") to where its
-	// value stands in File. Filled by the decoder.
+	// Positions maps a field path to where its value stands in File:
+	// "server.limits.max_body", "routes[0].auth", "authenticators.keys.type",
+	// "consumers[1].credentials[0].api_key"; "" is the document itself. A map
+	// entry ("authenticators.keys") is placed at its key. Filled by the
+	// decoder; nil for configs built in code. See Pos.
 	Positions map[string]Position `yaml:"-"`
 }
 
@@ -41,15 +47,17 @@ type Position struct {
 type Server struct {
 	// HTTPS is the only listener that proxies. Default ":8443".
 	HTTPS string `yaml:"https"`
-	// HTTP, when set, answers only with a 308 redirect to HTTPS.
+	// HTTP, when set, answers only with a 308 redirect to HTTPS. Default: off.
 	HTTP string `yaml:"http"`
 	// Admin is the admin listener (health, admin API). Default "127.0.0.1:9901";
 	// "off" disables it.
 	Admin string `yaml:"admin"`
 	// TrustedProxies are CIDRs (or single IPs) whose X-Forwarded-For is kept.
+	// Default: none, the socket peer is the client.
 	TrustedProxies []string `yaml:"trusted_proxies"`
-	// DataDir holds generated certificates and embedded state.
-	// Default "./data" relative to the config file.
+	// DataDir holds generated certificates and embedded state. Default
+	// "data"; a relative path is taken from the config file's directory, and
+	// Defaults makes it absolute.
 	DataDir string `yaml:"data_dir"`
 	// ShutdownTimeout bounds the drain of in-flight requests. Default 30s.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
@@ -57,6 +65,8 @@ type Server struct {
 }
 
 // Limits are enforced on every connection and request of the HTTPS listener.
+// A field left out takes its default; a field written as 0 is an error,
+// except write_timeout.
 type Limits struct {
 	MaxHeaderBytes      Size     `yaml:"max_header_bytes"`       // default 16KiB → 431
 	MaxURIBytes         Size     `yaml:"max_uri_bytes"`          // default 8KiB → 414
@@ -70,14 +80,15 @@ type Limits struct {
 	MaxInFlight         int      `yaml:"max_in_flight"`          // default 5000 → 503
 }
 
-// TLS configures the HTTPS listener.
+// TLS configures the HTTPS listener. Exactly one certificate source is
+// required: CertFile with KeyFile, SelfSigned, or ACME.
 type TLS struct {
-	CertFile     string `yaml:"cert_file"`
-	KeyFile      string `yaml:"key_file"`
-	SelfSigned   bool   `yaml:"self_signed"`
-	ACME         *ACME  `yaml:"acme"`
-	MinVersion   string `yaml:"min_version"` // "1.2" (default) or "1.3"
-	ClientCAFile string `yaml:"client_ca_file"`
+	CertFile     string `yaml:"cert_file"`      // PEM; relative to the config's directory
+	KeyFile      string `yaml:"key_file"`       // PEM; relative to the config's directory
+	SelfSigned   bool   `yaml:"self_signed"`    // development only: a certificate generated into data_dir
+	ACME         *ACME  `yaml:"acme"`           // not available yet
+	MinVersion   string `yaml:"min_version"`    // "1.2" (default) or "1.3"
+	ClientCAFile string `yaml:"client_ca_file"` // not available yet
 	HSTS         HSTS   `yaml:"hsts"`
 }
 
@@ -90,29 +101,33 @@ type ACME struct {
 
 // HSTS is the Strict-Transport-Security header. MaxAge 0 disables it.
 type HSTS struct {
-	MaxAge            *Duration `yaml:"max_age"` // default 365d
-	IncludeSubdomains bool      `yaml:"include_subdomains"`
-	Preload           bool      `yaml:"preload"`
+	MaxAge            *Duration `yaml:"max_age"`            // default 365d when left out
+	IncludeSubdomains bool      `yaml:"include_subdomains"` // default false: as written
+	Preload           bool      `yaml:"preload"`            // needs include_subdomains and max_age ≥ 365d
 }
 
 // Store selects where shared state lives.
 type Store struct {
-	Redis         string `yaml:"redis"`
+	Redis         string `yaml:"redis"`          // not available yet; default: the embedded store
 	OnUnavailable string `yaml:"on_unavailable"` // local (default) | deny | allow
 }
 
 // Admin secures the admin listener.
 type Admin struct {
+	// TokenHash is the digest of the admin bearer token ("sha256:<hex>",
+	// from `breakwater secret hash`). Required unless server.admin is "off".
 	TokenHash secret.Digest `yaml:"token_hash"`
 }
 
 // Authenticator is one named way of authenticating a request. Type selects
-// which of the other fields apply.
+// which of the other fields apply; a field of another type is an error.
+// Names are 1 to 64 of [a-z0-9_-]; "none" is reserved. Only api_key is
+// available in this version; the other types are checked, then refused.
 type Authenticator struct {
-	Type string `yaml:"type"` // api_key | jwt | introspection | mtls | http_signature
+	Type string `yaml:"type"` // required: api_key | jwt | introspection | mtls | http_signature
 
 	// api_key
-	Header string `yaml:"header"` // default X-API-Key
+	Header string `yaml:"header"` // default X-API-Key, unless query is set
 	Query  string `yaml:"query"`  // discouraged: keys in URLs leak into logs
 
 	// jwt
@@ -133,7 +148,8 @@ type Authenticator struct {
 	RequiredComponents []string `yaml:"required_components"`
 }
 
-// TokenEndpoint makes Breakwater an OAuth2 authorization server.
+// TokenEndpoint makes Breakwater an OAuth2 authorization server (not
+// available yet).
 type TokenEndpoint struct {
 	Issuer      string   `yaml:"issuer"`
 	Algorithm   string   `yaml:"algorithm"`
@@ -143,13 +159,15 @@ type TokenEndpoint struct {
 
 // Consumer is a client of the API.
 type Consumer struct {
-	ID          string       `yaml:"id"`
-	Scopes      []string     `yaml:"scopes"`
-	Credentials []Credential `yaml:"credentials"`
-	RateLimits  []Rate       `yaml:"rate_limits"`
+	ID          string       `yaml:"id"`          // required, unique: 1 to 64 of [A-Za-z0-9._-]
+	Scopes      []string     `yaml:"scopes"`      // OAuth scope tokens
+	Credentials []Credential `yaml:"credentials"` // at least one
+	RateLimits  []Rate       `yaml:"rate_limits"` // not available yet
 }
 
-// Credential is exactly one way a consumer proves who it is.
+// Credential is exactly one way a consumer proves who it is: each list
+// entry sets one field. API key digests are unique across consumers. Only
+// api_key is available in this version.
 type Credential struct {
 	APIKey        *secret.Digest           `yaml:"api_key"`
 	JWT           *JWTCredential           `yaml:"jwt"`
@@ -184,17 +202,17 @@ type HTTPSignatureCredential struct {
 
 // Route maps requests to an upstream, with the checks they must pass.
 type Route struct {
-	Name               string           `yaml:"name"`
-	Host               string           `yaml:"host"`
-	Path               string           `yaml:"path"`
+	Name               string           `yaml:"name"`    // required, unique: 1 to 64 of [A-Za-z0-9._-]
+	Host               string           `yaml:"host"`    // optional; "*.example.com" matches subdomains
+	Path               string           `yaml:"path"`    // required: "/v1/orders/{id}", "/v1/**"
 	Methods            []string         `yaml:"methods"` // empty: every method
 	Upstream           Upstream         `yaml:"upstream"`
-	Auth               Strings          `yaml:"auth"` // required; ["none"] for public routes
-	Scopes             []string         `yaml:"scopes"`
-	Policy             string           `yaml:"policy"`
-	RateLimits         []RouteRateLimit `yaml:"rate_limits"`
-	OpenAPI            *OpenAPI         `yaml:"openapi"`
-	MaxBody            *Size            `yaml:"max_body"`
+	Auth               Strings          `yaml:"auth"`                 // required; ["none"] for public routes
+	Scopes             []string         `yaml:"scopes"`               // all required
+	Policy             string           `yaml:"policy"`               // not available yet
+	RateLimits         []RouteRateLimit `yaml:"rate_limits"`          // not available yet
+	OpenAPI            *OpenAPI         `yaml:"openapi"`              // not available yet
+	MaxBody            *Size            `yaml:"max_body"`             // default server.limits.max_body
 	MaskUpstreamErrors *bool            `yaml:"mask_upstream_errors"` // default true
 }
 
@@ -203,25 +221,27 @@ func (r *Route) Public() bool { return len(r.Auth) == 1 && r.Auth[0] == "none" }
 
 // Upstream is a set of load-balanced, health-checked targets.
 type Upstream struct {
-	Targets     []string     `yaml:"targets"`
+	Targets     []string     `yaml:"targets"` // required: absolute http(s) URLs, no userinfo, query or fragment
 	Timeout     Duration     `yaml:"timeout"` // default 30s → 504
 	Retries     *int         `yaml:"retries"` // idempotent requests only; default 1
 	HealthCheck *HealthCheck `yaml:"health_check"`
-	MaxFails    int          `yaml:"max_fails"`    // passive: consecutive failures that eject a target; default 3
+	MaxFails    int          `yaml:"max_fails"`    // passive: consecutive failures that eject a target; default 3; 0 turns it off
 	FailTimeout Duration     `yaml:"fail_timeout"` // passive: how long it stays ejected; default 10s
-	TLS         *UpstreamTLS `yaml:"tls"`
+	TLS         *UpstreamTLS `yaml:"tls"`          // only with https targets
 }
 
-// HealthCheck is an active probe of every target.
+// HealthCheck is an active probe of every target; off unless the section
+// is written (an empty "health_check: {}" takes all the defaults).
 type HealthCheck struct {
-	Path               string   `yaml:"path"`     // default "/"
-	Interval           Duration `yaml:"interval"` // default 10s
-	Timeout            Duration `yaml:"timeout"`  // default 2s
-	HealthyThreshold   int      `yaml:"healthy_threshold"`
-	UnhealthyThreshold int      `yaml:"unhealthy_threshold"`
+	Path               string   `yaml:"path"`                // default "/"
+	Interval           Duration `yaml:"interval"`            // default 10s
+	Timeout            Duration `yaml:"timeout"`             // default 2s; at most interval
+	HealthyThreshold   int      `yaml:"healthy_threshold"`   // default 2
+	UnhealthyThreshold int      `yaml:"unhealthy_threshold"` // default 3
 }
 
-// UpstreamTLS configures https:// targets.
+// UpstreamTLS configures https:// targets. Files are relative to the
+// config's directory.
 type UpstreamTLS struct {
 	CAFile             string `yaml:"ca_file"`
 	CertFile           string `yaml:"cert_file"` // client certificate: mTLS to the upstream
@@ -230,23 +250,28 @@ type UpstreamTLS struct {
 	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
 }
 
+// RouteRateLimit limits a route per key (consumer or ip); not available yet.
 type RouteRateLimit struct {
 	Key   string `yaml:"key"`
 	Limit Rate   `yaml:"limit"`
 }
 
+// OpenAPI validates a route's traffic against a spec; not available yet.
 type OpenAPI struct {
 	Spec             string `yaml:"spec"`
 	ValidateRequests bool   `yaml:"validate_requests"`
 	FilterResponses  bool   `yaml:"filter_responses"`
 }
 
+// Docs serves each consumer the documentation of what it may call; not
+// available yet.
 type Docs struct {
 	Path  string   `yaml:"path"`
 	Auth  Strings  `yaml:"auth"`
 	Specs []string `yaml:"specs"`
 }
 
+// CORS answers cross-origin requests; not available yet.
 type CORS struct {
 	AllowedOrigins   []string `yaml:"allowed_origins"`
 	AllowedMethods   []string `yaml:"allowed_methods"`
@@ -255,16 +280,19 @@ type CORS struct {
 	MaxAge           Duration `yaml:"max_age"`
 }
 
-// Duration is a Go duration that also accepts a "d" (24h) unit: "365d".
+// Duration is a Go duration that also accepts a "d" (24h) unit: "365d",
+// "1d12h". Negative durations are refused. See ParseDuration.
 type Duration time.Duration
 
 // D returns the value as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
-// Size is a byte count written with an optional unit: 512, 16KiB, 1MiB, 2MB.
+// Size is a byte count written with an optional unit: 512, 16KiB, 1MiB, 2MB
+// (B, KB, MB, GB are powers of 1000; KiB, MiB, GiB of 1024). See ParseSize.
 type Size int64
 
 // Rate is "N/unit" with an optional " burst B": "100/s burst 50", "1000000/d", "5/30d".
+// See ParseRate.
 type Rate struct {
 	N     int64
 	Per   time.Duration
@@ -272,5 +300,6 @@ type Rate struct {
 	Text  string // as written
 }
 
-// Strings is a list that may also be written as a single scalar.
+// Strings is a list that may also be written as a single scalar:
+// "auth: none" and "auth: [keys, own]".
 type Strings []string

@@ -168,6 +168,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rt := &s.routes[m.Route]
 	st.Route, st.Params = rt.name, m.Params
+	if rt.anyMethod && (r.Method == http.MethodTrace || r.Method == http.MethodConnect) {
+		st.Reason = "method not allowed"
+		h.Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
+		problem.Write(rec, r, http.StatusMethodNotAllowed)
+		return
+	}
 
 	// Authenticate: the first authenticator that finds its credential decides.
 	if !rt.public {

@@ -81,7 +81,9 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Runtime, err 
 	rt.conns = append(rt.conns, capped)
 	rt.capped = append(rt.capped, capped)
 	rt.addrs.HTTPS = ln.Addr().String()
-	https := &http.Server{Handler: gw, ErrorLog: errorLog, TLSConfig: certs.Config()}
+	// DisableGeneralOptionsHandler: "OPTIONS *" reaches the gateway (and is
+	// refused there with a problem document) instead of net/http's own 200.
+	https := &http.Server{Handler: gw, ErrorLog: errorLog, TLSConfig: certs.Config(), DisableGeneralOptionsHandler: true}
 	edge.ServerTimeouts(https, lim)
 	rt.serve(https, tls.NewListener(capped, certs.Config()))
 
@@ -94,7 +96,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Runtime, err 
 		rt.conns = append(rt.conns, c)
 		rt.capped = append(rt.capped, c)
 		rt.addrs.HTTP = l.Addr().String()
-		srv := &http.Server{Handler: edge.RedirectHandler(rt.addrs.HTTPS), ErrorLog: errorLog}
+		srv := &http.Server{Handler: edge.RedirectHandler(rt.addrs.HTTPS), ErrorLog: errorLog, DisableGeneralOptionsHandler: true}
 		edge.ServerTimeouts(srv, lim)
 		rt.serve(srv, c)
 	}

@@ -32,6 +32,9 @@ type route struct {
 	public    bool
 	auth      []authn.Authenticator
 	authNames []string
+	// anyMethod: the route lists no methods. It still refuses TRACE and
+	// CONNECT, which a route must list to receive (cross-site tracing).
+	anyMethod bool
 	challenge string // WWW-Authenticate of the route: the same for every failure
 	scopes    []string
 	maxBody   int64
@@ -72,7 +75,7 @@ func build(cfg *config.Config, logger *slog.Logger) (*snapshot, error) {
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
 		specs[i] = router.Spec{Host: rc.Host, Path: rc.Path, Methods: rc.Methods}
-		rt := route{name: rc.Name, public: rc.Public(), scopes: rc.Scopes, maxBody: int64(cfg.Server.Limits.MaxBody)}
+		rt := route{name: rc.Name, public: rc.Public(), scopes: rc.Scopes, maxBody: int64(cfg.Server.Limits.MaxBody), anyMethod: len(rc.Methods) == 0}
 		if rc.MaxBody != nil {
 			rt.maxBody = int64(*rc.MaxBody)
 		}
@@ -98,7 +101,7 @@ func build(cfg *config.Config, logger *slog.Logger) (*snapshot, error) {
 			Resolve:            cfg.Resolve,
 			MaskUpstreamErrors: mask,
 			HSTS:               hsts,
-			Logger:             logger.With("route", rc.Name),
+			Logger:             logger,
 		})
 		if err != nil {
 			s.close()

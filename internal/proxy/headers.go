@@ -33,10 +33,6 @@ func requestHeaders(h http.Header, in *http.Request, st *reqctx.State) {
 		}
 	}
 
-	if st.RequestID != "" {
-		h["X-Request-Id"] = []string{st.RequestID}
-	}
-
 	peer := peerIP(st, in)
 	xff, proto, host := peer, "https", in.Host
 	if st.PeerTrusted {
@@ -55,18 +51,41 @@ func requestHeaders(h http.Header, in *http.Request, st *reqctx.State) {
 			host = fh
 		}
 	}
-	if xff != "" {
-		h["X-Forwarded-For"] = []string{xff}
-	}
-	h["X-Forwarded-Proto"] = []string{proto}
-	if host != "" {
-		h["X-Forwarded-Host"] = []string{host}
-	}
 
-	if c := st.Consumer; c != nil {
-		h["X-Consumer-Id"] = []string{c.ID}
-		h["X-Consumer-Scopes"] = []string{strings.Join(c.Scopes, " ")}
+	hv := headerValues{h: h, v: make([]string, 0, 6)}
+	if st.RequestID != "" {
+		hv.set("X-Request-Id", st.RequestID)
 	}
+	if xff != "" {
+		hv.set("X-Forwarded-For", xff)
+	}
+	hv.set("X-Forwarded-Proto", proto)
+	if host != "" {
+		hv.set("X-Forwarded-Host", host)
+	}
+	if c := st.Consumer; c != nil {
+		hv.set("X-Consumer-Id", c.ID)
+		hv.set("X-Consumer-Scopes", strings.Join(c.Scopes, " "))
+	}
+}
+
+// headerValues sets single-valued headers from one backing array (one
+// allocation for all of them). Each header gets a one-element slice with
+// its capacity capped, so an append by anyone else copies rather than
+// overwriting the neighbour.
+type headerValues struct {
+	h http.Header
+	v []string
+}
+
+func (hv *headerValues) set(key, value string) {
+	if len(hv.v) == cap(hv.v) {
+		hv.h[key] = []string{value}
+		return
+	}
+	hv.v = append(hv.v, value)
+	n := len(hv.v)
+	hv.h[key] = hv.v[n-1 : n : n]
 }
 
 // peerIP is the socket peer as text, from the state or, failing that, from
@@ -163,7 +182,7 @@ func (u *Upstream) responseHeaders(w http.ResponseWriter, h http.Header, st *req
 	delete(h, "X-Content-Type-Options")
 	delete(h, "X-Request-Id")
 	if st.Consumer != nil && len(h["Cache-Control"]) == 0 {
-		h["Cache-Control"] = []string{"no-store"}
+		h["Cache-Control"] = u.noStore
 	}
 	u.gatewayHeaders(w.Header(), st)
 }

@@ -28,7 +28,7 @@ type healthCheck struct {
 	fall     int
 }
 
-func newHealthCheck(hc *config.HealthCheck, targets []*target) (*healthCheck, error) {
+func newHealthCheck(hc *config.HealthCheck) (*healthCheck, error) {
 	c := &healthCheck{
 		path:     hc.Path,
 		interval: hc.Interval.D(),
@@ -40,10 +40,10 @@ func newHealthCheck(hc *config.HealthCheck, targets []*target) (*healthCheck, er
 		c.path = defaultCheckPath
 	}
 	if !strings.HasPrefix(c.path, "/") {
-		return nil, fmt.Errorf("path: %q must start with /", c.path)
+		return nil, fmt.Errorf("health_check.path: %q must start with /", c.path)
 	}
 	if _, err := url.ParseRequestURI(c.path); err != nil {
-		return nil, fmt.Errorf("path: %w", err)
+		return nil, fmt.Errorf("health_check.path: %w", err)
 	}
 	if c.interval <= 0 {
 		c.interval = defaultCheckInterval

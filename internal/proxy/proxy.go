@@ -87,8 +87,9 @@ type Upstream struct {
 	retries int
 	check   *healthCheck // nil: no active checks
 
-	mask bool
-	hsts string // "": no HSTS
+	mask    bool
+	hsts    string   // "": no HSTS
+	noStore []string // {"no-store"}, shared by responses: only ever read
 
 	mu      sync.Mutex
 	stop    context.CancelFunc // stops the health checks started by Start
@@ -124,6 +125,7 @@ func New(u config.Upstream, o Options) (*Upstream, error) {
 		retries: defaultRetries,
 		mask:    o.MaskUpstreamErrors,
 		hsts:    o.HSTS,
+		noStore: []string{"no-store"},
 	}
 	if up.timeout <= 0 {
 		up.timeout = defaultTimeout
@@ -149,13 +151,13 @@ func New(u config.Upstream, o Options) (*Upstream, error) {
 	up.bal = newBalancer(targets, maxFails, failTimeout)
 
 	if u.HealthCheck != nil {
-		if up.check, err = newHealthCheck(u.HealthCheck, targets); err != nil {
-			return nil, fmt.Errorf("health_check: %w", err)
+		if up.check, err = newHealthCheck(u.HealthCheck); err != nil {
+			return nil, err
 		}
 	}
 
 	if up.transport, err = newTransport(targets, u.TLS, up.timeout, resolve, log); err != nil {
-		return nil, fmt.Errorf("tls: %w", err)
+		return nil, err
 	}
 
 	up.rp = httputil.ReverseProxy{

@@ -73,11 +73,11 @@ func clientTLS(tc *config.UpstreamTLS, resolve func(string) string, log *slog.Lo
 	if tc.CAFile != "" {
 		pem, err := os.ReadFile(resolve(tc.CAFile))
 		if err != nil {
-			return nil, fmt.Errorf("ca_file: %w", err)
+			return nil, fmt.Errorf("tls.ca_file: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca_file: %s holds no PEM certificate", tc.CAFile)
+			return nil, fmt.Errorf("tls.ca_file: %s holds no PEM certificate", tc.CAFile)
 		}
 		c.RootCAs = pool
 	}
@@ -85,13 +85,13 @@ func clientTLS(tc *config.UpstreamTLS, resolve func(string) string, log *slog.Lo
 	case tc.CertFile != "" && tc.KeyFile != "":
 		cert, err := tls.LoadX509KeyPair(resolve(tc.CertFile), resolve(tc.KeyFile))
 		if err != nil {
-			return nil, fmt.Errorf("cert_file, key_file: %w", err)
+			return nil, fmt.Errorf("tls.cert_file, tls.key_file: %w", err)
 		}
 		c.Certificates = []tls.Certificate{cert}
 	case tc.CertFile != "":
-		return nil, errors.New("cert_file: key_file is required with it")
+		return nil, errors.New("tls.cert_file: tls.key_file is required with it")
 	case tc.KeyFile != "":
-		return nil, errors.New("key_file: cert_file is required with it")
+		return nil, errors.New("tls.key_file: tls.cert_file is required with it")
 	}
 	if tc.InsecureSkipVerify {
 		c.InsecureSkipVerify = true
