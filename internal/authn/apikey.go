@@ -136,3 +136,16 @@ func (a *APIKey) Authenticate(r *http.Request) (*Consumer, error) {
 	}
 	return c, nil
 }
+
+// Strip implements Stripper: the key header and query parameter are removed.
+func (a *APIKey) Strip(r *http.Request) {
+	r.Header.Del(a.header)
+	if a.query == "" || r.URL.RawQuery == "" {
+		return
+	}
+	q := r.URL.Query()
+	if _, ok := q[a.query]; ok {
+		q.Del(a.query)
+		r.URL.RawQuery = q.Encode()
+	}
+}

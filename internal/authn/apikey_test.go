@@ -117,3 +117,17 @@ func BenchmarkAPIKey(b *testing.B) {
 		}
 	}
 }
+
+func TestAPIKeyStrip(t *testing.T) {
+	a := NewAPIKey("k", config.Authenticator{Type: "api_key", Query: "api_key"}, ring(t))
+	r := httptest.NewRequest("GET", "/x?page=2&api_key=bw_beta&sort=asc", nil)
+	r.Header.Set("X-API-Key", "bw_alpha")
+	r.Header.Set("X-Other", "kept")
+	a.Strip(r)
+	if r.Header.Get("X-API-Key") != "" || r.Header.Get("X-Other") != "kept" {
+		t.Fatalf("headers after Strip: %v", r.Header)
+	}
+	if strings.Contains(r.URL.RawQuery, "bw_beta") || r.URL.Query().Get("page") != "2" || r.URL.Query().Get("sort") != "asc" {
+		t.Fatalf("query after Strip: %q", r.URL.RawQuery)
+	}
+}

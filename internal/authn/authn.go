@@ -20,6 +20,13 @@ type Authenticator interface {
 	Challenge() string
 }
 
+// Stripper is implemented by authenticators whose credential must not
+// reach the upstream: the gateway calls Strip after a success. The upstream
+// learns who the caller is from X-Consumer-Id, never from its secret.
+type Stripper interface {
+	Strip(r *http.Request)
+}
+
 // ErrNoCredential means the request carries no credential of that kind.
 var ErrNoCredential = errors.New("no credential")
 

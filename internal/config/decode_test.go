@@ -373,3 +373,33 @@ func TestDocumentLimits(t *testing.T) {
 		}
 	}
 }
+
+func TestSuggest(t *testing.T) {
+	valid := []string{"name", "host", "path", "methods", "upstream", "auth", "scopes", "max_body", "mask_upstream_errors"}
+	tests := map[string]string{
+		"upstrem":   "upstream",
+		"upstreams": "upstream",
+		"Upstream":  "upstream",
+		"nmae":      "name",
+		"auht":      "auth",
+		"max-body":  "max_body",
+		"maxbody":   "max_body",
+		"method":    "methods",
+		"hots":      "host",
+		"a":         "",
+		"zzzz":      "",
+		"timeout":   "",
+		"":          "",
+	}
+	for in, want := range tests {
+		if got := suggest(in, valid); got != want {
+			t.Errorf("suggest(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if d := editDistance("kitten", "sitting"); d != 3 {
+		t.Errorf("editDistance = %d", d)
+	}
+	if d := editDistance("ab", "ba"); d != 1 {
+		t.Errorf("editDistance(transposition) = %d", d)
+	}
+}

@@ -187,3 +187,14 @@ func TestScalarStrings(t *testing.T) {
 		t.Error("Duration.UnmarshalText accepted a negative duration")
 	}
 }
+
+func TestMarshalText(t *testing.T) {
+	for _, m := range []interface{ MarshalText() ([]byte, error) }{
+		Duration(2 * day), Size(1 << 30), Rate{N: 3, Per: time.Hour},
+	} {
+		b, err := m.MarshalText()
+		if err != nil || len(b) == 0 {
+			t.Errorf("%T.MarshalText() = %q, %v", m, b, err)
+		}
+	}
+}

@@ -221,6 +221,9 @@ func (g *Gateway) authenticate(rt *route, r *http.Request, st *reqctx.State) boo
 		}
 		st.Consumer = c
 		st.Authenticator = rt.authNames[i]
+		if s, ok := a.(authn.Stripper); ok {
+			s.Strip(r)
+		}
 		return true
 	}
 	st.Reason = "no credential"

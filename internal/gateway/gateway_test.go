@@ -27,6 +27,7 @@ func newTestGateway(t testing.TB, yaml string) *Gateway {
 			"path":     r.URL.EscapedPath(),
 			"consumer": r.Header.Get("X-Consumer-Id"),
 			"xff":      r.Header.Get("X-Forwarded-For"),
+			"key":      r.Header.Get("X-API-Key"),
 		})
 	}))
 	t.Cleanup(up.Close)
@@ -123,7 +124,7 @@ func TestRequestPath(t *testing.T) {
 			if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
 				t.Fatal(err)
 			}
-			if got["path"] != tc.upstreamPath || got["consumer"] != tc.consumer || got["xff"] != "192.0.2.1" {
+			if got["path"] != tc.upstreamPath || got["consumer"] != tc.consumer || got["xff"] != "192.0.2.1" || got["key"] != "" {
 				t.Errorf("upstream saw %v", got)
 			}
 		})

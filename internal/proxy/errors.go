@@ -81,10 +81,10 @@ func (u *Upstream) writeProblem(w http.ResponseWriter, r *http.Request, status i
 // that the connection can be reused) before it is closed.
 const maxDrain = 64 << 10
 
-// maskBody replaces the body of an upstream error response by the problem
-// document of its status: the upstream's body (stack traces, internal
-// addresses) never reaches the client. The status and headers that are not
-// about the body (Retry-After, Set-Cookie, …) are kept.
+// maskBody replaces an upstream error response by the problem document of
+// its status: neither the upstream's body (stack traces, SQL errors) nor its
+// headers (X-Debug-Trace, X-Upstream-Host, internal addresses) reach the
+// client. Only the headers in keepOnMasked survive.
 func (u *Upstream) maskBody(res *http.Response, st *reqctx.State) {
 	if res.Body != nil {
 		_, _ = io.CopyN(io.Discard, res.Body, maxDrain)
@@ -92,12 +92,10 @@ func (u *Upstream) maskBody(res *http.Response, st *reqctx.State) {
 	}
 	body := problem.Body(st.RequestID, res.StatusCode)
 	h := res.Header
-	for _, k := range [...]string{
-		"Content-Encoding", "Content-Range", "Content-Language", "Content-Location",
-		"Content-Disposition", "Content-Md5", "Digest", "Content-Digest", "Repr-Digest",
-		"Etag", "Last-Modified", "Expires", "Accept-Ranges",
-	} {
-		delete(h, k)
+	for k := range h {
+		if !keepOnMasked(k) {
+			delete(h, k)
+		}
 	}
 	h["Content-Type"] = []string{problem.ContentType}
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
@@ -107,4 +105,14 @@ func (u *Upstream) maskBody(res *http.Response, st *reqctx.State) {
 	res.TransferEncoding = nil
 	res.Trailer = nil
 	res.Uncompressed = false
+}
+
+// keepOnMasked lists the upstream headers a masked error keeps: the retry
+// hint, and cookies (a session may be rotated on any response).
+func keepOnMasked(canonicalKey string) bool {
+	switch canonicalKey {
+	case "Retry-After", "Set-Cookie":
+		return true
+	}
+	return false
 }

@@ -154,6 +154,8 @@ func TestMaskUpstreamErrors(t *testing.T) {
 		h.Set("Last-Modified", "Mon, 02 Jan 2006 15:04:05 GMT")
 		h.Set("Retry-After", "30")
 		h.Set("Cache-Control", "public, max-age=600")
+		h.Set("X-Debug-Trace", "orders.go:42 10.0.0.5")
+		h.Set("X-Upstream-Host", "db1.internal")
 		w.WriteHeader(code)
 		_, _ = io.WriteString(w, leak)
 	}))
@@ -173,7 +175,7 @@ func TestMaskUpstreamErrors(t *testing.T) {
 			if cl := res.Header.Get("Content-Length"); cl != strconv.Itoa(w.Body.Len()) {
 				t.Errorf("Content-Length = %q, body is %d bytes", cl, w.Body.Len())
 			}
-			for _, k := range []string{"Etag", "Last-Modified"} {
+			for _, k := range []string{"Etag", "Last-Modified", "X-Debug-Trace", "X-Upstream-Host"} {
 				if v := res.Header.Get(k); v != "" {
 					t.Errorf("%s = %q kept on a masked body", k, v)
 				}

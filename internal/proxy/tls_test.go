@@ -3,6 +3,8 @@ package proxy
 import (
 	"crypto/tls"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -29,6 +31,7 @@ func mtlsServer(t *testing.T, pki *testutil.PKI, serverName string) *httptest.Se
 		MinVersion:   tls.VersionTLS12,
 	}
 	s.EnableHTTP2 = true
+	s.Config.ErrorLog = log.New(io.Discard, "", 0) // failed handshakes are expected
 	s.StartTLS()
 	t.Cleanup(s.Close)
 	return s
@@ -123,6 +126,7 @@ func TestUpstreamTLSMinVersion(t *testing.T) {
 		MinVersion:   tls.VersionTLS10,
 		MaxVersion:   tls.VersionTLS11,
 	}
+	s.Config.ErrorLog = log.New(io.Discard, "", 0)
 	s.StartTLS()
 	t.Cleanup(s.Close)
 	u := newUpstream(t, config.Upstream{Targets: []string{s.URL}, TLS: &config.UpstreamTLS{CAFile: pki.CAFile}}, Options{})
