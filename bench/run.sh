@@ -23,6 +23,8 @@
 #   SKIP_INSTALL=1          do not call apt-get
 #   QUIET_MAX_PCT=15 QUIET_WAIT=180   before measuring, wait up to QUIET_WAIT s
 #                           for the machine to be at most QUIET_MAX_PCT % busy
+#   MAX_OTHERS_PCT=10 RUN_RETRIES=3   repeat a run during which other processes
+#                           used more than MAX_OTHERS_PCT % of a core
 #   TARGET_RATIO=0.45       the project's goal for Breakwater/nginx
 # Output: bench/results/<timestamp>/ (raw wrk output, runs.tsv, summary.txt,
 # env.txt) and bench/results/latest -> that folder. Exit 1 on any non-2xx
@@ -52,6 +54,9 @@ BW_ADMIN_PORT=${BW_ADMIN_PORT:-39901}
 SKIP_INSTALL=${SKIP_INSTALL:-0}
 QUIET_MAX_PCT=${QUIET_MAX_PCT:-15}
 QUIET_WAIT=${QUIET_WAIT:-180}
+MAX_OTHERS_PCT=${MAX_OTHERS_PCT:-10}
+RUN_RETRIES=${RUN_RETRIES:-3}
+RUN_QUIET_WAIT=${RUN_QUIET_WAIT:-60}
 TARGET_RATIO=${TARGET_RATIO:-0.45}
 
 REQ_PATH=/v1/bench
@@ -192,7 +197,7 @@ wait_quiet() {
 		busy=$(machine_busy_pct 3)
 	done
 	if [[ $busy -gt $QUIET_MAX_PCT ]]; then
-		log "WARNING: machine still ${busy}% busy; measuring anyway, figures will be noisy (see foreign CPU)"
+		log "WARNING: machine still ${busy}% busy; measuring anyway, figures will be noisy (see the noise column)"
 	fi
 	QUIET_BUSY=$busy
 }
@@ -431,43 +436,58 @@ expect_status() {
 
 # ---------------------------------------------------------------- 5. runs
 
-# measure LABEL URL PIDS [wrk script]: warm-up, then one measured wrk run.
-# Appends a row to runs.tsv; fails on any non-2xx/3xx response.
+# measure LABEL URL PIDS PROXIED [wrk script]: warm-up, then one measured wrk
+# run; repeated (at most RUN_RETRIES times) while other processes took more
+# than MAX_OTHERS_PCT % of a core meanwhile. Appends a row to runs.tsv and
+# fails on any non-2xx/3xx response.
 measure() {
-	local label=$1 url=$2 pids=$3 script=${4:-} raw c0a c0b c1a c1b pa pb
+	local label=$1 url=$2 pids=$3 proxied=$4 script=${5:-} raw c0a c0b c1a c1b pa pb t0 t1 attempt=0
+	local rps p50 p99 non2xx sockerr wall pcpu core0 core1 foreign noise
 	local -a sargs=()
 	[[ -z $script ]] || sargs=(-s "$script")
 	raw=$OUT/raw/round$ROUND-$label.txt
-	taskset -c "$LOAD_CORE" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "${sargs[@]}" "$url" >"$OUT/raw/round$ROUND-$label.warmup.txt"
-	# shellcheck disable=SC2086 # pids is a list
-	pa=$(cpu_ticks $pids)
-	proc_snapshot "$WORK/procs.before"
-	read -r c0a _ < <(core_ticks "$LOAD_CORE")
-	read -r c1a _ < <(core_ticks "$PROXY_CORE")
-	local t0 t1
-	t0=$(date +%s%N)
-	taskset -c "$LOAD_CORE" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${sargs[@]}" "$url" >"$raw"
-	t1=$(date +%s%N)
-	# shellcheck disable=SC2086
-	pb=$(cpu_ticks $pids)
-	proc_snapshot "$WORK/procs.after"
-	read -r c0b _ < <(core_ticks "$LOAD_CORE")
-	read -r c1b _ < <(core_ticks "$PROXY_CORE")
-	local rps p50 p99 non2xx sockerr wall pcpu core0 core1 foreign
-	read -r rps p50 p99 non2xx sockerr < <(parse_wrk "$raw")
-	wall=$(((t1 - t0) / 10000000)) # in ticks of 1/100 s
-	pcpu=$(awk -v a="$pa" -v b="$pb" -v w="$wall" -v hz="$HZ" 'BEGIN { printf "%.0f", (b - a) * 100 / hz * 100 / w }')
-	core0=$(awk -v a="$c0a" -v b="$c0b" -v w="$wall" -v hz="$HZ" 'BEGIN { printf "%.0f", (b - a) * 100 / hz * 100 / w }')
-	core1=$(awk -v a="$c1a" -v b="$c1b" -v w="$wall" -v hz="$HZ" 'BEGIN { printf "%.0f", (b - a) * 100 / hz * 100 / w }')
-	foreign=$(foreign_pct "$WORK/procs.before" "$WORK/procs.after" "$wall")
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$ROUND" "$label" "$rps" "$p50" "$p99" "$non2xx" "$sockerr" "$pcpu" "$core0" "$core1" "$foreign" >>"$OUT/runs.tsv"
-	log "$(printf 'round %s %-8s %8.0f req/s  p50 %6.0fus  p99 %7.0fus  server CPU %3s%%  core%s %3s%%  core%s %3s%%  others %3s%%' \
-		"$ROUND" "$label" "$rps" "$p50" "$p99" "$pcpu" "$LOAD_CORE" "$core0" "$PROXY_CORE" "$core1" "$foreign")"
-	if [[ $non2xx != 0 ]]; then
-		die "$label: $non2xx responses were not 2xx/3xx (wrk: 'Non-2xx or 3xx responses'); see $raw"
-	fi
-	if [[ $sockerr != 0 ]]; then log "WARNING: $label: $sockerr socket errors (see $raw)"; fi
+	while :; do
+		attempt=$((attempt + 1))
+		taskset -c "$LOAD_CORE" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "${sargs[@]}" "$url" >"$OUT/raw/round$ROUND-$label.warmup.txt"
+		# shellcheck disable=SC2086 # pids is a list
+		pa=$(cpu_ticks $pids)
+		proc_snapshot "$WORK/procs.before"
+		read -r c0a _ < <(core_ticks "$LOAD_CORE")
+		read -r c1a _ < <(core_ticks "$PROXY_CORE")
+		t0=$(date +%s%N)
+		taskset -c "$LOAD_CORE" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${sargs[@]}" "$url" >"$raw"
+		t1=$(date +%s%N)
+		# shellcheck disable=SC2086
+		pb=$(cpu_ticks $pids)
+		proc_snapshot "$WORK/procs.after"
+		read -r c0b _ < <(core_ticks "$LOAD_CORE")
+		read -r c1b _ < <(core_ticks "$PROXY_CORE")
+		read -r rps p50 p99 non2xx sockerr < <(parse_wrk "$raw")
+		if [[ $non2xx != 0 ]]; then
+			die "$label: $non2xx responses were not 2xx/3xx (wrk: 'Non-2xx or 3xx responses'); see $raw"
+		fi
+		wall=$(((t1 - t0) / 10000000)) # in 1/100 s
+		pcpu=$(pct "$pa" "$pb" "$wall")
+		core0=$(pct "$c0a" "$c0b" "$wall")
+		core1=$(pct "$c1a" "$c1b" "$wall")
+		foreign=$(foreign_pct "$WORK/procs.before" "$WORK/procs.after" "$wall")
+		# Noise: CPU of other processes; for a proxy also whatever else kept its
+		# core busy (short-lived processes that the snapshots miss).
+		noise=$foreign
+		if [[ $proxied == 1 && $((core1 - pcpu)) -gt $noise ]]; then noise=$((core1 - pcpu)); fi
+		log "$(printf 'round %s %-8s %8.0f req/s  p50 %6.0fus  p99 %7.0fus  server CPU %3s%%  core%s %3s%%  core%s %3s%%  noise %3s%%' \
+			"$ROUND" "$label" "$rps" "$p50" "$p99" "$pcpu" "$LOAD_CORE" "$core0" "$PROXY_CORE" "$core1" "$noise")"
+		if [[ $sockerr != 0 ]]; then log "WARNING: $label: $sockerr socket errors (see $raw)"; fi
+		[[ $noise -gt $MAX_OTHERS_PCT && $attempt -le $RUN_RETRIES ]] || break
+		log "other processes took ${noise}% of a core during that run (> ${MAX_OTHERS_PCT}%); repeating it"
+		QUIET_WAIT=$RUN_QUIET_WAIT wait_quiet
+	done
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$ROUND" "$label" "$rps" "$p50" "$p99" "$non2xx" "$sockerr" \
+		"$pcpu" "$core0" "$core1" "$noise" "$attempt" >>"$OUT/runs.tsv"
 }
+
+# pct A B WALL: CPU % of one core from tick counters A, B over WALL (1/100 s).
+pct() { awk -v a="$1" -v b="$2" -v w="$3" -v hz="$HZ" 'BEGIN { printf "%.0f", (b - a) * 100 / hz * 100 / w }'; }
 
 # col LABEL N: the median over rounds of column N of runs.tsv for LABEL.
 col() { awk -F'\t' -v l="$1" -v c="$2" '$2 == l { print $c }' "$OUT/runs.tsv" | median; }
@@ -487,7 +507,7 @@ summarise() {
 		echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, keep-alive; $ROUNDS interleaved rounds, ${WARMUP} warm-up before each run"
 		echo "upstream + wrk pinned to core $LOAD_CORE; each proxy alone on core $PROXY_CORE; medians over rounds"
 		echo
-		printf '%-24s %9s %8s %8s %7s %10s %7s %9s %9s\n' target "req/s" "p50 ms" "p99 ms" "CPU" "req/CPU-s" "others" "vs nginx" "per CPU"
+		printf '%-24s %9s %8s %8s %7s %10s %7s %9s %9s\n' target "req/s" "p50 ms" "p99 ms" "CPU" "req/CPU-s" "noise" "vs nginx" "per CPU"
 		for label in "${LABELS[@]}"; do
 			rps=$(col "$label" 3) p50=$(col "$label" 4) p99=$(col "$label" 5) cpu=$(col "$label" 8) others=$(col "$label" 11)
 			eff=$(per_cpu "$rps" "$cpu")
@@ -497,7 +517,7 @@ summarise() {
 		done
 		echo
 		echo "CPU: CPU time of the serving process(es) / wall time (100% = one core). req/CPU-s: req/s / CPU."
-		echo "others: CPU used meanwhile by processes outside this benchmark (noise; ideally ~0%)."
+		echo "noise: CPU used meanwhile by processes outside this benchmark (% of a core; ideally ~0%)."
 		echo "vs nginx: req/s ratio (median over median). per CPU: ratio of req/CPU-s, the proxies' cost per"
 		echo "request; it is the fairer figure when the nginx proxy does not saturate its core (see below)."
 		echo
@@ -516,11 +536,14 @@ summarise() {
 		fi
 		for label in "${LABELS[@]}"; do
 			[[ $label != direct ]] || continue
-			if awk -v c="$(col "$label" 8)" -v l="$(col "$label" 9)" 'BEGIN { exit !(c < 90 && l >= 95) }'; then
+			if awk -v c="$(col "$label" 8)" -v l="$(col "$label" 9)" -v n="$(col "$label" 11)" -v m="$MAX_OTHERS_PCT" 'BEGIN { exit !(c < 90 && l >= 95 && n <= m) }'; then
 				echo "Note: $(describe "$label") used $(col "$label" 8)% of its core while core $LOAD_CORE (wrk + upstream) was $(col "$label" 9)% busy:"
 				echo "      its req/s is bounded by the load generator, not by the proxy; compare per CPU-second."
 			fi
 		done
+		if awk -F'\t' -v m="$MAX_OTHERS_PCT" 'NR > 1 && $11 > m { found = 1 } END { exit !found }' "$tsv"; then
+			echo "WARNING: some runs had more than ${MAX_OTHERS_PCT}% noise even after retries: the machine was busy; see runs.tsv."
+		fi
 		echo "All responses were 2xx (wrk reported no 'Non-2xx or 3xx responses')."
 		echo "Raw wrk outputs: raw/; per run: runs.tsv."
 	} >"$OUT/summary.txt"
@@ -535,50 +558,104 @@ describe() {
 	esac
 }
 
-# profile_breakwater N: a CPU profile of instance N under the same load.
-profile_breakwater() {
+# perf_profile LABEL URL PIDS [wrk script]: perf record of the serving
+# process(es) for PROFILE_SECONDS under the benchmark's load.
+perf_profile() {
+	local label=$1 url=$2 pids=$3 script=${4:-} secs=$PROFILE_SECONDS wrk_pid f=$OUT/perf-$1
+	local -a sargs=()
+	[[ -z $script ]] || sargs=(-s "$script")
+	taskset -c "$LOAD_CORE" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$((secs + 3))s" --latency "${sargs[@]}" "$url" >"$OUT/raw/profile-$label-wrk.txt" &
+	wrk_pid=$!
+	track "$wrk_pid" wrk
+	sleep 1
+	# perf itself on the load core, so that the proxy core only runs the proxy.
+	taskset -c "$LOAD_CORE" perf record -q -e cpu-clock -F 999 -g -p "${pids// /,}" -o "$f.data" -- sleep "$secs" 2>"$f-record.log"
+	wait "$wrk_pid" || true
+	perf report --stdio --no-children --sort symbol -g none -i "$f.data" >"$f-self.txt" 2>/dev/null || true
+	perf report --stdio --children --sort symbol -g none -i "$f.data" >"$f-children.txt" 2>/dev/null || true
+	perf report --stdio --no-children --sort dso -g none -i "$f.data" >"$f-dso.txt" 2>/dev/null || true
+	perf report --stdio --no-children --sort symbol -g caller,0.5,callee --percent-limit 2 -i "$f.data" >"$f-callgraph.txt" 2>/dev/null || true
+}
+
+# top FILE N: the first N entries of a perf report.
+top() { grep -v -e '^$' -e '^#' "$1" | sed -e 's/[[:space:]]*-[[:space:]]*-[[:space:]]*$//' -e "$2q"; }
+
+# profile N: CPU profiles of Breakwater instance N and of the nginx proxy
+# under the same load, and their system calls per request.
+profile() {
 	local n=$1 pidvar="BW_PID_$1" pid url code secs=$PROFILE_SECONDS
 	pid=${!pidvar}
 	url="https://127.0.0.1:${BWP[$n]}$REQ_PATH"
 	local admin="http://127.0.0.1:${BWA[$n]}"
 	code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ADMIN_TOKEN" "$admin/debug/pprof/" || true)
-	local how=none
 	if [[ $code == 200 ]]; then
-		how=pprof
-	elif command -v perf >/dev/null && perf record -q -e cpu-clock -o /dev/null -- true >/dev/null 2>&1; then
-		how=perf
-	fi
-	if [[ $how == none ]]; then
-		log "PROFILE=1: no /debug/pprof on the admin listener and perf is unusable; profile skipped"
-		echo "profile skipped: the admin listener has no /debug/pprof and perf is not usable here" >"$OUT/profile.txt"
-		return 0
-	fi
-	log "PROFILE=1: profiling breakwater GOMAXPROCS=$n for ${secs}s with $how"
-	taskset -c "$LOAD_CORE" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$((secs + 3))s" --latency -s "$BENCH/auth.lua" "$url" >"$OUT/raw/profile-wrk.txt" &
-	local wrk_pid=$!
-	track "$wrk_pid" wrk
-	sleep 1
-	if [[ $how == pprof ]]; then
+		log "PROFILE=1: CPU profile of breakwater GOMAXPROCS=$n for ${secs}s from the admin listener's /debug/pprof"
+		taskset -c "$LOAD_CORE" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$((secs + 3))s" -s "$BENCH/auth.lua" "$url" >"$OUT/raw/profile-pprof-wrk.txt" &
+		local wrk_pid=$!
+		track "$wrk_pid" wrk
+		sleep 1
 		curl -sS --max-time "$((secs + 10))" -H "Authorization: Bearer $ADMIN_TOKEN" \
 			-o "$OUT/cpu.pprof" "$admin/debug/pprof/profile?seconds=$secs"
-		go tool pprof -top -nodecount=60 "$BW_BIN" "$OUT/cpu.pprof" >"$OUT/profile.txt" 2>&1 || true
+		wait "$wrk_pid" || true
+		go tool pprof -top -nodecount=60 "$BW_BIN" "$OUT/cpu.pprof" >"$OUT/pprof-top.txt" 2>&1 || true
 	else
-		# perf on the load core, so that the proxy core only runs Breakwater.
-		taskset -c "$LOAD_CORE" perf record -q -e cpu-clock -F 999 -g -p "$pid" -o "$OUT/perf.data" -- sleep "$secs" 2>"$OUT/perf-record.log"
-		perf report --stdio --no-children --sort symbol -g none -i "$OUT/perf.data" >"$OUT/perf-self.txt" 2>/dev/null || true
-		perf report --stdio --children --sort symbol -g none -i "$OUT/perf.data" >"$OUT/perf-children.txt" 2>/dev/null || true
-		perf report --stdio --no-children --sort symbol -g caller,0.5,callee --percent-limit 2 -i "$OUT/perf.data" >"$OUT/perf-callgraph.txt" 2>/dev/null || true
-		{
-			echo "# perf record -e cpu-clock -F 999 -g -p <breakwater GOMAXPROCS=$n> for ${secs}s under load"
-			echo "# self time (perf report --no-children), top entries"
-			grep -v -e '^$' -e '^#' "$OUT/perf-self.txt" | sed -n 1,60p
-			echo
-			echo "# inclusive time (perf report --children), top entries"
-			grep -v -e '^$' -e '^#' "$OUT/perf-children.txt" | sed -n 1,60p
-		} >"$OUT/profile.txt"
+		log "PROFILE=1: the admin listener has no /debug/pprof (HTTP $code); using perf instead"
 	fi
-	wait "$wrk_pid" || true
-	log "profile written to $OUT/profile.txt"
+	if command -v perf >/dev/null && perf record -q -e cpu-clock -o /dev/null -- true >/dev/null 2>&1; then
+		log "PROFILE=1: perf profiles (${secs}s each) of breakwater GOMAXPROCS=$n and of the nginx proxy"
+		perf_profile "breakwater-gmp$n" "$url" "$pid" "$BENCH/auth.lua"
+		perf_profile nginx "https://127.0.0.1:$NGINX_PORT$REQ_PATH" "$PROXY_PIDS"
+		{
+			echo "# perf record -e cpu-clock -F 999 -g -p PID, ${secs}s under the benchmark's load (perf-*.data)"
+			echo "# where the time goes, by binary: breakwater GOMAXPROCS=$n"
+			top "$OUT/perf-breakwater-gmp$n-dso.txt" 8
+			echo "# where the time goes, by binary: nginx TLS proxy"
+			top "$OUT/perf-nginx-dso.txt" 8
+			echo
+			echo "# breakwater: self time (perf report --no-children)"
+			top "$OUT/perf-breakwater-gmp$n-self.txt" 60
+			echo
+			echo "# breakwater: inclusive time (perf report --children)"
+			top "$OUT/perf-breakwater-gmp$n-children.txt" 80
+			echo
+			echo "# nginx: self time (perf report --no-children)"
+			top "$OUT/perf-nginx-self.txt" 30
+		} >"$OUT/profile.txt"
+		log "profiles written to $OUT/profile.txt (full reports: perf-*.txt)"
+	elif [[ $code != 200 ]]; then
+		log "PROFILE=1: perf is not usable either; profile skipped"
+		echo "profile skipped: the admin listener has no /debug/pprof and perf is not usable here" >"$OUT/profile.txt"
+	fi
+	if command -v strace >/dev/null; then
+		log "PROFILE=1: counting system calls per request (strace -c) of the nginx proxy and Breakwater"
+		: >"$OUT/syscalls.txt"
+		syscalls_per_request nginx "https://127.0.0.1:$NGINX_PORT$REQ_PATH" "$PROXY_PIDS"
+		syscalls_per_request "breakwater-gmp$n" "$url" "$pid" "$BENCH/auth.lua"
+		log "system calls per request written to $OUT/syscalls.txt"
+	else
+		log "PROFILE=1: strace not installed; system calls per request not counted"
+	fi
+}
+
+# syscalls_per_request LABEL URL PIDS [wrk script]: system calls of the
+# serving process(es) per request, counted by strace -c under wrk load.
+syscalls_per_request() {
+	local label=$1 url=$2 pids=$3 script=${4:-} spid reqs p
+	local -a sargs=() pargs=()
+	[[ -z $script ]] || sargs=(-s "$script")
+	for p in $pids; do pargs+=(-p "$p"); done
+	taskset -c "$LOAD_CORE" strace -c -f -o "$OUT/strace-$label.txt" "${pargs[@]}" 2>/dev/null &
+	spid=$!
+	track "$spid" strace
+	sleep 1
+	taskset -c "$LOAD_CORE" wrk -t"$THREADS" -c"$CONNECTIONS" -d3s "${sargs[@]}" "$url" >"$OUT/raw/strace-$label-wrk.txt"
+	kill -INT "$spid" 2>/dev/null || true
+	wait "$spid" || true
+	reqs=$(awk '/ requests in / { print $1 }' "$OUT/raw/strace-$label-wrk.txt")
+	awk -v r="$reqs" -v l="$label" '$NF ~ /^[a-z_0-9]+$/ && $4 ~ /^[0-9]+$/ && $NF != "total" {
+		printf "%-26s %-16s %8.2f\n", l, $NF, $4 / r; t += $4 }
+		END { printf "%-26s %-16s %8.2f   (%d requests under strace)\n", l, "TOTAL", t / r, r }' "$OUT/strace-$label.txt" |
+		sort -k3,3gr >>"$OUT/syscalls.txt"
 }
 
 # ---------------------------------------------------------------- main
@@ -646,22 +723,22 @@ main() {
 
 	LABELS=(direct nginx)
 	for n in $GOMAXPROCS_LIST; do LABELS+=("bw-gmp$n"); done
-	printf 'round\ttarget\trps\tp50_us\tp99_us\tnon2xx\tsocket_errors\tserver_cpu_pct\tcore%s_pct\tcore%s_pct\tothers_cpu_pct\n' \
+	printf 'round\ttarget\trps\tp50_us\tp99_us\tnon2xx\tsocket_errors\tserver_cpu_pct\tcore%s_pct\tcore%s_pct\tnoise_pct\tattempts\n' \
 		"$LOAD_CORE" "$PROXY_CORE" >"$OUT/runs.tsv"
 	log "measuring: $ROUNDS rounds of ${LABELS[*]}, $DURATION each (+$WARMUP warm-up)"
 	for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
-		measure direct "$direct_url" "$UPSTREAM_PIDS"
-		measure nginx "$nginx_url" "$PROXY_PIDS"
+		measure direct "$direct_url" "$UPSTREAM_PIDS" 0
+		measure nginx "$nginx_url" "$PROXY_PIDS" 1
 		for n in $GOMAXPROCS_LIST; do
 			local pidvar="BW_PID_$n"
-			measure "bw-gmp$n" "https://127.0.0.1:${BWP[$n]}$REQ_PATH" "${!pidvar}" "$BENCH/auth.lua"
+			measure "bw-gmp$n" "https://127.0.0.1:${BWP[$n]}$REQ_PATH" "${!pidvar}" 1 "$BENCH/auth.lua"
 		done
 	done
 	echo "loadavg after: $(cat /proc/loadavg)" >>"$OUT/env.txt"
 
 	summarise
 	if [[ $PROFILE == 1 ]]; then
-		profile_breakwater "${PROFILE_GOMAXPROCS:-$FIRST_N}"
+		profile "${PROFILE_GOMAXPROCS:-$FIRST_N}"
 	fi
 	echo
 	cat "$OUT/summary.txt"
