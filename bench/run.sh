@@ -578,7 +578,7 @@ perf_profile() {
 }
 
 # top FILE N: the first N entries of a perf report.
-top() { grep -v -e '^$' -e '^#' "$1" | sed -e 's/[[:space:]]*-[[:space:]]*-[[:space:]]*$//' -e "$2q"; }
+top() { awk -v n="$2" '/^$/ || /^#/ { next } { sub(/[[:space:]]+-[[:space:]]+-[[:space:]]*$/, ""); if (++i <= n) print }' "$1"; }
 
 # profile N: CPU profiles of Breakwater instance N and of the nginx proxy
 # under the same load, and their system calls per request.
