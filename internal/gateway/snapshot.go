@@ -21,6 +21,7 @@ type snapshot struct {
 	routes      []route
 	trusted     trustedProxies
 	hsts        string
+	hstsValue   []string // {hsts}, shared by every response
 	maxInFlight int64
 	maxURI      int
 	cancel      context.CancelFunc // stops the upstreams' health checks
@@ -67,6 +68,7 @@ func build(cfg *config.Config, logger *slog.Logger) (*snapshot, error) {
 		cfg:         cfg,
 		trusted:     trusted,
 		hsts:        hsts,
+		hstsValue:   []string{hsts},
 		maxInFlight: int64(cfg.Server.Limits.MaxInFlight),
 		maxURI:      int(cfg.Server.Limits.MaxURIBytes),
 		routes:      make([]route, len(cfg.Routes)),
