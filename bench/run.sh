@@ -202,9 +202,10 @@ wait_quiet() {
 	QUIET_BUSY=$busy
 }
 
-# core_ticks CORE: "busy total" ticks of one core from /proc/stat.
+# core_ticks CORE: "busy total steal" ticks of one core from /proc/stat
+# (steal: time the hypervisor ran something else while this vCPU wanted to run).
 core_ticks() {
-	awk -v c="cpu$1" '$1 == c { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat
+	awk -v c="cpu$1" '$1 == c { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t, $9 }' /proc/stat
 }
 
 # to_us LATENCY: wrk's "412.00us" / "1.23ms" / "2.00s" in microseconds.
@@ -442,7 +443,7 @@ expect_status() {
 # fails on any non-2xx/3xx response.
 measure() {
 	local label=$1 url=$2 pids=$3 proxied=$4 script=${5:-} raw c0a c0b c1a c1b pa pb t0 t1 attempt=0
-	local rps p50 p99 non2xx sockerr wall pcpu core0 core1 foreign noise
+	local rps p50 p99 non2xx sockerr wall pcpu core0 core1 foreign noise s0a s0b s1a s1b steal
 	local -a sargs=()
 	[[ -z $script ]] || sargs=(-s "$script")
 	raw=$OUT/raw/round$ROUND-$label.txt
@@ -452,16 +453,16 @@ measure() {
 		# shellcheck disable=SC2086 # pids is a list
 		pa=$(cpu_ticks $pids)
 		proc_snapshot "$WORK/procs.before"
-		read -r c0a _ < <(core_ticks "$LOAD_CORE")
-		read -r c1a _ < <(core_ticks "$PROXY_CORE")
+		read -r c0a _ s0a < <(core_ticks "$LOAD_CORE")
+		read -r c1a _ s1a < <(core_ticks "$PROXY_CORE")
 		t0=$(date +%s%N)
 		taskset -c "$LOAD_CORE" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${sargs[@]}" "$url" >"$raw"
 		t1=$(date +%s%N)
 		# shellcheck disable=SC2086
 		pb=$(cpu_ticks $pids)
 		proc_snapshot "$WORK/procs.after"
-		read -r c0b _ < <(core_ticks "$LOAD_CORE")
-		read -r c1b _ < <(core_ticks "$PROXY_CORE")
+		read -r c0b _ s0b < <(core_ticks "$LOAD_CORE")
+		read -r c1b _ s1b < <(core_ticks "$PROXY_CORE")
 		read -r rps p50 p99 non2xx sockerr < <(parse_wrk "$raw")
 		if [[ $non2xx != 0 ]]; then
 			die "$label: $non2xx responses were not 2xx/3xx (wrk: 'Non-2xx or 3xx responses'); see $raw"
@@ -471,19 +472,20 @@ measure() {
 		core0=$(pct "$c0a" "$c0b" "$wall")
 		core1=$(pct "$c1a" "$c1b" "$wall")
 		foreign=$(foreign_pct "$WORK/procs.before" "$WORK/procs.after" "$wall")
+		steal=$(pct "$((s0a + s1a))" "$((s0b + s1b))" "$wall")
 		# Noise: CPU of other processes; for a proxy also whatever else kept its
 		# core busy (short-lived processes that the snapshots miss).
 		noise=$foreign
 		if [[ $proxied == 1 && $((core1 - pcpu)) -gt $noise ]]; then noise=$((core1 - pcpu)); fi
-		log "$(printf 'round %s %-8s %8.0f req/s  p50 %6.0fus  p99 %7.0fus  server CPU %3s%%  core%s %3s%%  core%s %3s%%  noise %3s%%' \
-			"$ROUND" "$label" "$rps" "$p50" "$p99" "$pcpu" "$LOAD_CORE" "$core0" "$PROXY_CORE" "$core1" "$noise")"
+		log "$(printf 'round %s %-8s %8.0f req/s  p50 %6.0fus  p99 %7.0fus  server CPU %3s%%  core%s %3s%%  core%s %3s%%  noise %3s%%  steal %2s%%' \
+			"$ROUND" "$label" "$rps" "$p50" "$p99" "$pcpu" "$LOAD_CORE" "$core0" "$PROXY_CORE" "$core1" "$noise" "$steal")"
 		if [[ $sockerr != 0 ]]; then log "WARNING: $label: $sockerr socket errors (see $raw)"; fi
 		[[ $noise -gt $MAX_OTHERS_PCT && $attempt -le $RUN_RETRIES ]] || break
 		log "other processes took ${noise}% of a core during that run (> ${MAX_OTHERS_PCT}%); repeating it"
 		QUIET_WAIT=$RUN_QUIET_WAIT wait_quiet
 	done
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$ROUND" "$label" "$rps" "$p50" "$p99" "$non2xx" "$sockerr" \
-		"$pcpu" "$core0" "$core1" "$noise" "$attempt" >>"$OUT/runs.tsv"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$ROUND" "$label" "$rps" "$p50" "$p99" "$non2xx" "$sockerr" \
+		"$pcpu" "$core0" "$core1" "$noise" "$attempt" "$steal" >>"$OUT/runs.tsv"
 }
 
 # pct A B WALL: CPU % of one core from tick counters A, B over WALL (1/100 s).
@@ -526,7 +528,7 @@ summarise() {
 			r=$(ratio "$(col "bw-gmp$n" 3)" "$n_rps" %.3f)
 			per_round=$(awk -F'\t' -v l="bw-gmp$n" '$2 == "nginx" { ng[$1] = $3 } $2 == l { bw[$1] = $3 }
 				END { for (i = 1; i in bw; i++) s = s sprintf("%s%.3f", (i == 1 ? "" : " "), bw[i] / ng[i]); print s }' "$tsv")
-			echo "Breakwater (GOMAXPROCS=$n) / nginx: ${r}x req/s (per round: $per_round); $(ratio "$(per_cpu "$(col "bw-gmp$n" 3)" "$(col "bw-gmp$n" 8)")" "$n_eff" %.3f)x per CPU-second"
+			echo "Breakwater (GOMAXPROCS=$n) / nginx: ${r}x req/s (per round: $per_round; their median $(tr ' ' '\n' <<<"$per_round" | median)); $(ratio "$(per_cpu "$(col "bw-gmp$n" 3)" "$(col "bw-gmp$n" 8)")" "$n_eff" %.3f)x per CPU-second"
 			if awk -v a="$r" -v b="$best_ratio" 'BEGIN { exit !(a > b) }'; then best=$n best_ratio=$r; fi
 		done
 		if awk -v a="$best_ratio" -v t="$TARGET_RATIO" 'BEGIN { exit !(a >= t) }'; then
@@ -541,6 +543,9 @@ summarise() {
 				echo "      its req/s is bounded by the load generator, not by the proxy; compare per CPU-second."
 			fi
 		done
+		if awk -F'\t' 'NR > 1 && $13 > 5 { found = 1 } END { exit !found }' "$tsv"; then
+			echo "WARNING: the hypervisor stole more than 5% CPU during some runs (steal_pct in runs.tsv): noisy host."
+		fi
 		if awk -F'\t' -v m="$MAX_OTHERS_PCT" 'NR > 1 && $11 > m { found = 1 } END { exit !found }' "$tsv"; then
 			echo "WARNING: some runs had more than ${MAX_OTHERS_PCT}% noise even after retries: the machine was busy; see runs.tsv."
 		fi
@@ -723,7 +728,7 @@ main() {
 
 	LABELS=(direct nginx)
 	for n in $GOMAXPROCS_LIST; do LABELS+=("bw-gmp$n"); done
-	printf 'round\ttarget\trps\tp50_us\tp99_us\tnon2xx\tsocket_errors\tserver_cpu_pct\tcore%s_pct\tcore%s_pct\tnoise_pct\tattempts\n' \
+	printf 'round\ttarget\trps\tp50_us\tp99_us\tnon2xx\tsocket_errors\tserver_cpu_pct\tcore%s_pct\tcore%s_pct\tnoise_pct\tattempts\tsteal_pct\n' \
 		"$LOAD_CORE" "$PROXY_CORE" >"$OUT/runs.tsv"
 	log "measuring: $ROUNDS rounds of ${LABELS[*]}, $DURATION each (+$WARMUP warm-up)"
 	for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do

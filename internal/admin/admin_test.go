@@ -65,6 +65,8 @@ func TestAdmin(t *testing.T) {
 		{"GET", "/admin/config", "Bearer " + token, 200},
 		{"GET", "/admin/stats", "bearer " + token, 200},
 		{"GET", "/admin/nothing", "", 401},
+		{"GET", "/debug/pprof/", "", 401},
+		{"GET", "/debug/pprof/", "Bearer " + token, 200},
 		{"GET", "/admin/nothing", "Bearer " + token, 404},
 		{"POST", "/admin/reload", "Bearer " + token, 200},
 		{"POST", "/admin/reload", "Bearer " + token, 422},

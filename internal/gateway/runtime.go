@@ -117,7 +117,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Runtime, err 
 			ErrorLog:          errorLog,
 			ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout:       10 * time.Second,
-			WriteTimeout:      30 * time.Second,
+			WriteTimeout:      70 * time.Second, // room for a 60s /debug/pprof/profile
 			IdleTimeout:       60 * time.Second,
 			MaxHeaderBytes:    16 << 10,
 		}
