@@ -15,8 +15,14 @@
 # Knobs (environment):
 #   DURATION=10s  ROUNDS=3  WARMUP=2s  CONNECTIONS=50  THREADS=1
 #   GOMAXPROCS_LIST="1 2"   Breakwater instances to compare (each pinned to one core)
-#   PROFILE=1               after the rounds, profile Breakwater under load
-#   PROFILE_SECONDS=10      length of that profile
+#   PROFILE=1               after the rounds, profile under the same load:
+#                           Breakwater via the admin listener's /debug/pprof
+#                           (if served), Breakwater and the nginx proxy with
+#                           perf (kernel included), syscalls/request with strace
+#   PROFILE_SECONDS=10      length of each profile
+#   PROFILE_GOMAXPROCS=N    which Breakwater instance to profile (first of the list)
+#   GO_BASELINE=1           also measure bench/stdproxy.go: Go's TLS server and
+#                           httputil.ReverseProxy with a key check, nothing else
 #   LOAD_CORE=0 PROXY_CORE=1
 #   UPSTREAM_PORT=38080 NGINX_PORT=38443 BW_PORT=38444 BW_ADMIN_PORT=39901
 #                           first ports tried (loopback); a port in use is skipped
@@ -26,9 +32,11 @@
 #   MAX_OTHERS_PCT=10 RUN_RETRIES=3   repeat a run during which other processes
 #                           used more than MAX_OTHERS_PCT % of a core
 #   TARGET_RATIO=0.45       the project's goal for Breakwater/nginx
+# Any other variable of the environment reaches Breakwater too (GOGC=400 ...).
 # Output: bench/results/<timestamp>/ (raw wrk output, runs.tsv, summary.txt,
-# env.txt) and bench/results/latest -> that folder. Exit 1 on any non-2xx
-# response, failed check or a proxy that does not come up.
+# env.txt, profiles) and bench/results/latest -> that folder. Exit 1 on any
+# non-2xx response, failed check or a proxy that does not come up.
+# Method and figures: docs/performance.md.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -44,6 +52,8 @@ CONNECTIONS=${CONNECTIONS:-50}
 THREADS=${THREADS:-1}
 GOMAXPROCS_LIST=${GOMAXPROCS_LIST:-"1 2"}
 PROFILE=${PROFILE:-0}
+GO_BASELINE=${GO_BASELINE:-0}
+STD_PORT=${STD_PORT:-38460}
 PROFILE_SECONDS=${PROFILE_SECONDS:-10}
 LOAD_CORE=${LOAD_CORE:-0}
 PROXY_CORE=${PROXY_CORE:-1}
@@ -90,6 +100,7 @@ cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
 	local entry pid comm i
+	if [[ -n $WRK_PID ]]; then STARTED+=("$WRK_PID:wrk"); fi
 	for entry in "${STARTED[@]}"; do
 		pid=${entry%%:*} comm=${entry#*:}
 		if still_ours "$pid" "$comm"; then kill -TERM "$pid" 2>/dev/null || true; fi
@@ -114,6 +125,19 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# run_wrk OUTFILE ARGS...: wrk pinned to LOAD_CORE. In the background and
+# waited for, so that Ctrl-C runs the trap at once (bash defers traps while a
+# foreground command runs, and wrk itself stops cleanly on SIGINT).
+WRK_PID=""
+run_wrk() {
+	local out=$1
+	shift
+	taskset -c "$LOAD_CORE" wrk "$@" >"$out" &
+	WRK_PID=$!
+	wait "$WRK_PID"
+	WRK_PID=""
+}
 
 # track PID COMM: remember a process to stop on exit.
 track() {
@@ -161,11 +185,12 @@ cpu_ticks() {
 # proc_snapshot FILE: "pid ticks" (utime+stime) of every process on the
 # machine except ours and wrk: what else ran while we measured.
 proc_snapshot() {
-	awk -v skip=" $$ $BASHPID $OUR_PIDS " 'FNR == 1 {
+	# cat, not awk FILES: a process that exits meanwhile must not end the list.
+	cat /proc/[0-9]*/stat 2>/dev/null | awk -v skip=" $$ $BASHPID $OUR_PIDS " '{
 		pid = $1; comm = $0; sub(/^[^(]*\(/, "", comm); sub(/\)[^)]*$/, "", comm)
 		rest = $0; sub(/^.*\) /, "", rest); split(rest, f, " ")
 		if (index(skip, " " pid " ") == 0 && comm != "wrk") print pid, f[12] + f[13]
-	}' /proc/[0-9]*/stat >"$1" 2>/dev/null || true
+	}' >"$1" || true
 }
 
 # foreign_pct BEFORE AFTER WALL_CENTISECONDS: CPU % (of one core) used by other
@@ -365,6 +390,8 @@ write_nginx_configs() {
 }
 
 # ---------------------------------------------------------------- 3. processes
+# Servers run in sessions of their own (setsid), so that Ctrl-C reaches this
+# script, whose trap stops them, rather than killing them under a running wrk.
 
 # start_nginx NAME CORE PORT: start nginx with $WORK/NAME/nginx.conf pinned to
 # CORE; sets STARTED_PIDS to its master and worker pids.
@@ -372,11 +399,11 @@ start_nginx() {
 	local name=$1 core=$2 port=$3 dir=$WORK/$1 pid workers
 	port_free "$port" || die "127.0.0.1:$port is in use; set another port (see the header of $0)"
 	nginx -t -q -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" || die "nginx config $dir/nginx.conf is invalid"
-	taskset -c "$core" nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" >"$dir/stdout.log" 2>&1 &
+	setsid taskset -c "$core" nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" >"$dir/stdout.log" 2>&1 &
 	pid=$!
 	track "$pid" nginx
 	wait_port "$port" "$pid" "nginx ($name)"
-	workers=$(ps -o pid= --ppid "$pid" | tr -s ' \n' ' ')
+	workers=$(ps -o pid= --ppid "$pid" | awk '{ printf "%s%s", (NR > 1 ? " " : ""), $1 }')
 	local w
 	for w in $workers; do track "$w" nginx; done
 	STARTED_PIDS="$pid $workers"
@@ -405,7 +432,7 @@ start_breakwater() {
 	local -a envs
 	mapfile -t envs < <(bw_env "$n")
 	env "${envs[@]}" "$BW_BIN" validate -c "$CONFIG" >/dev/null || die "breakwater validate -c $CONFIG failed"
-	env "${envs[@]}" GOMAXPROCS="$n" taskset -c "$PROXY_CORE" \
+	env "${envs[@]}" GOMAXPROCS="$n" setsid taskset -c "$PROXY_CORE" \
 		"$BW_BIN" serve -c "$CONFIG" --access-log off --log-level warn >"$WORK/bw-$n.log" 2>&1 &
 	pid=$!
 	track "$pid" breakwater
@@ -449,14 +476,14 @@ measure() {
 	raw=$OUT/raw/round$ROUND-$label.txt
 	while :; do
 		attempt=$((attempt + 1))
-		taskset -c "$LOAD_CORE" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "${sargs[@]}" "$url" >"$OUT/raw/round$ROUND-$label.warmup.txt"
+		run_wrk "$OUT/raw/round$ROUND-$label.warmup.txt" -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "${sargs[@]}" "$url"
 		# shellcheck disable=SC2086 # pids is a list
 		pa=$(cpu_ticks $pids)
 		proc_snapshot "$WORK/procs.before"
 		read -r c0a _ s0a < <(core_ticks "$LOAD_CORE")
 		read -r c1a _ s1a < <(core_ticks "$PROXY_CORE")
 		t0=$(date +%s%N)
-		taskset -c "$LOAD_CORE" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${sargs[@]}" "$url" >"$raw"
+		run_wrk "$raw" -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${sargs[@]}" "$url"
 		t1=$(date +%s%N)
 		# shellcheck disable=SC2086
 		pb=$(cpu_ticks $pids)
@@ -523,14 +550,21 @@ summarise() {
 		echo "vs nginx: req/s ratio (median over median). per CPU: ratio of req/CPU-s, the proxies' cost per"
 		echo "request; it is the fairer figure when the nginx proxy does not saturate its core (see below)."
 		echo
+		echo "Breakwater/nginx, headline: the median over rounds of the ratio within each round (both measured"
+		echo "a minute apart at most, so drift of the host cancels out); also the ratio of the medians."
 		local n best="" best_ratio=0 r per_round
 		for n in $GOMAXPROCS_LIST; do
-			r=$(ratio "$(col "bw-gmp$n" 3)" "$n_rps" %.3f)
 			per_round=$(awk -F'\t' -v l="bw-gmp$n" '$2 == "nginx" { ng[$1] = $3 } $2 == l { bw[$1] = $3 }
 				END { for (i = 1; i in bw; i++) s = s sprintf("%s%.3f", (i == 1 ? "" : " "), bw[i] / ng[i]); print s }' "$tsv")
-			echo "Breakwater (GOMAXPROCS=$n) / nginx: ${r}x req/s (per round: $per_round; their median $(tr ' ' '\n' <<<"$per_round" | median)); $(ratio "$(per_cpu "$(col "bw-gmp$n" 3)" "$(col "bw-gmp$n" 8)")" "$n_eff" %.3f)x per CPU-second"
+			r=$(tr ' ' '\n' <<<"$per_round" | median)
+			r=$(ratio "$r" 1 %.3f)
+			echo "Breakwater (GOMAXPROCS=$n) / nginx: ${r}x (rounds: $per_round); ratio of medians $(ratio "$(col "bw-gmp$n" 3)" "$n_rps" %.3f)x; per CPU-second $(ratio "$(per_cpu "$(col "bw-gmp$n" 3)" "$(col "bw-gmp$n" 8)")" "$n_eff" %.3f)x"
 			if awk -v a="$r" -v b="$best_ratio" 'BEGIN { exit !(a > b) }'; then best=$n best_ratio=$r; fi
 		done
+		if [[ $GO_BASELINE == 1 ]]; then
+			echo "Go stdlib proxy + key / nginx: $(ratio "$(col go-stdlib 3)" "$n_rps" %.3f)x req/s;" \
+				"Breakwater (GOMAXPROCS=$FIRST_N) / Go stdlib proxy: $(ratio "$(col "bw-gmp$FIRST_N" 3)" "$(col go-stdlib 3)" %.3f)x req/s"
+		fi
 		if awk -v a="$best_ratio" -v t="$TARGET_RATIO" 'BEGIN { exit !(a >= t) }'; then
 			echo "Target Breakwater/nginx >= ${TARGET_RATIO}x (req/s): met (best: GOMAXPROCS=$best, ${best_ratio}x)"
 		else
@@ -559,6 +593,7 @@ describe() {
 	direct) echo "direct (http)" ;;
 	nginx) echo "nginx TLS proxy" ;;
 	bw-gmp*) echo "breakwater GOMAXPROCS=${1#bw-gmp}" ;;
+	go-stdlib) echo "Go stdlib proxy + key" ;;
 	*) echo "$1" ;;
 	esac
 }
@@ -574,7 +609,10 @@ perf_profile() {
 	track "$wrk_pid" wrk
 	sleep 1
 	# perf itself on the load core, so that the proxy core only runs the proxy.
-	taskset -c "$LOAD_CORE" perf record -q -e cpu-clock -F 999 -g -p "${pids// /,}" -o "$f.data" -- sleep "$secs" 2>"$f-record.log"
+	local csv
+	csv=$(awk '{ $1 = $1; gsub(/ /, ","); print }' <<<"$pids")
+	taskset -c "$LOAD_CORE" perf record -q -e cpu-clock -F 999 -g -p "$csv" -o "$f.data" -- sleep "$secs" 2>"$f-record.log" ||
+		log "WARNING: perf record of $label failed (see $f-record.log)"
 	wait "$wrk_pid" || true
 	perf report --stdio --no-children --sort symbol -g none -i "$f.data" >"$f-self.txt" 2>/dev/null || true
 	perf report --stdio --children --sort symbol -g none -i "$f.data" >"$f-children.txt" 2>/dev/null || true
@@ -603,6 +641,8 @@ profile() {
 			-o "$OUT/cpu.pprof" "$admin/debug/pprof/profile?seconds=$secs"
 		wait "$wrk_pid" || true
 		go tool pprof -top -nodecount=60 "$BW_BIN" "$OUT/cpu.pprof" >"$OUT/pprof-top.txt" 2>&1 || true
+		go tool pprof -top -cum -nodecount=80 "$BW_BIN" "$OUT/cpu.pprof" >"$OUT/pprof-cum.txt" 2>&1 || true
+		log "pprof profile: $OUT/cpu.pprof (go tool pprof -http=: $BW_BIN $OUT/cpu.pprof); tops in pprof-top.txt, pprof-cum.txt"
 	else
 		log "PROFILE=1: the admin listener has no /debug/pprof (HTTP $code); using perf instead"
 	fi
@@ -653,7 +693,7 @@ syscalls_per_request() {
 	spid=$!
 	track "$spid" strace
 	sleep 1
-	taskset -c "$LOAD_CORE" wrk -t"$THREADS" -c"$CONNECTIONS" -d3s "${sargs[@]}" "$url" >"$OUT/raw/strace-$label-wrk.txt"
+	run_wrk "$OUT/raw/strace-$label-wrk.txt" -t"$THREADS" -c"$CONNECTIONS" -d3s "${sargs[@]}" "$url"
 	kill -INT "$spid" 2>/dev/null || true
 	wait "$spid" || true
 	reqs=$(awk '/ requests in / { print $1 }' "$OUT/raw/strace-$label-wrk.txt")
@@ -676,6 +716,7 @@ main() {
 	mkdir -p "$WORK"
 	log "building the gateway"
 	(cd "$ROOT" && go build -o bench/.work/breakwater ./cmd/breakwater)
+	if [[ $GO_BASELINE == 1 ]]; then (cd "$ROOT" && go build -o bench/.work/stdproxy bench/stdproxy.go); fi
 	make_certs
 	make_secrets
 
@@ -693,6 +734,7 @@ main() {
 		BWP[$n]=$(pick_port "$p") BWA[$n]=$(pick_port "$a")
 		p=$((BWP[$n] + 1)) a=$((BWA[$n] + 1))
 	done
+	if [[ $GO_BASELINE == 1 ]]; then STD_PORT=$(pick_port "$STD_PORT"); fi
 	write_nginx_configs
 	log "starting upstream nginx (core $LOAD_CORE, :$UPSTREAM_PORT) and nginx TLS proxy (core $PROXY_CORE, :$NGINX_PORT)"
 	start_nginx nginx-upstream "$LOAD_CORE" "$UPSTREAM_PORT"
@@ -703,6 +745,18 @@ main() {
 		log "starting breakwater GOMAXPROCS=$n (core $PROXY_CORE, :${BWP[$n]}, admin :${BWA[$n]})"
 		start_breakwater "$n"
 	done
+
+	if [[ $GO_BASELINE == 1 ]]; then
+		log "starting the Go stdlib baseline proxy (core $PROXY_CORE, :$STD_PORT)"
+		GOMAXPROCS=1 setsid taskset -c "$PROXY_CORE" "$WORK/stdproxy" -listen "127.0.0.1:$STD_PORT" \
+			-upstream "http://127.0.0.1:$UPSTREAM_PORT" -cert "$CERT" -key "$CERT_KEY" -key-digest "$KEY_HASH" \
+			>"$WORK/stdproxy.log" 2>&1 &
+		STD_PID=$!
+		track "$STD_PID" stdproxy
+		wait_port "$STD_PORT" "$STD_PID" "stdproxy"
+		check_target "Go stdlib proxy" "https://127.0.0.1:$STD_PORT$REQ_PATH" -H "X-API-Key: $API_KEY"
+		expect_status "Go stdlib proxy without key" 401 "https://127.0.0.1:$STD_PORT$REQ_PATH"
+	fi
 
 	# Functional checks: every target serves the upstream's body; Breakwater
 	# verifies its certificate against our CA and enforces the key.
@@ -728,6 +782,7 @@ main() {
 
 	LABELS=(direct nginx)
 	for n in $GOMAXPROCS_LIST; do LABELS+=("bw-gmp$n"); done
+	if [[ $GO_BASELINE == 1 ]]; then LABELS+=(go-stdlib); fi
 	printf 'round\ttarget\trps\tp50_us\tp99_us\tnon2xx\tsocket_errors\tserver_cpu_pct\tcore%s_pct\tcore%s_pct\tnoise_pct\tattempts\tsteal_pct\n' \
 		"$LOAD_CORE" "$PROXY_CORE" >"$OUT/runs.tsv"
 	log "measuring: $ROUNDS rounds of ${LABELS[*]}, $DURATION each (+$WARMUP warm-up)"
@@ -738,6 +793,9 @@ main() {
 			local pidvar="BW_PID_$n"
 			measure "bw-gmp$n" "https://127.0.0.1:${BWP[$n]}$REQ_PATH" "${!pidvar}" 1 "$BENCH/auth.lua"
 		done
+		if [[ $GO_BASELINE == 1 ]]; then
+			measure go-stdlib "https://127.0.0.1:$STD_PORT$REQ_PATH" "$STD_PID" 1 "$BENCH/auth.lua"
+		fi
 	done
 	echo "loadavg after: $(cat /proc/loadavg)" >>"$OUT/env.txt"
 
@@ -759,7 +817,7 @@ write_env() {
 		echo "os: $(sed -n 's/^PRETTY_NAME="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' /etc/os-release)"
 		echo "go: $(go version)"
 		echo "breakwater: $("$BW_BIN" version | tr '\n' ' ')"
-		echo "git: $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo none)$(cd "$ROOT" && [[ -n $(git status --porcelain 2>/dev/null) ]] && echo ' (uncommitted changes)')"
+		echo "git: $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo none)$(cd "$ROOT" && [[ -n $(git status --porcelain -- . ':!bench' 2>/dev/null) ]] && echo ' (uncommitted changes outside bench/)')"
 		echo "nginx: $(nginx -v 2>&1)"
 		echo "wrk: $(wrk --version 2>&1 | head -1 || true)"
 		echo "openssl: $(openssl version)"
