@@ -200,12 +200,12 @@ func (u *Upstream) gatewayHeaders(wh http.Header, st *reqctx.State) {
 	}
 }
 
-// setHeader is Header.Set for a canonical key that reuses the value slice
-// when the header is already set once (as the gateway's entry middleware
-// does), so the common case does not allocate.
+// setHeader is Header.Set for a canonical key that does nothing when the
+// header already holds exactly that value (as the gateway's entry stage
+// sets it), so the common case does not allocate. It never writes into an
+// existing value slice: the gateway shares read-only slices between responses.
 func setHeader(h http.Header, key, value string) {
-	if v := h[key]; len(v) == 1 {
-		v[0] = value
+	if v := h[key]; len(v) == 1 && v[0] == value {
 		return
 	}
 	h[key] = []string{value}
