@@ -106,6 +106,33 @@ func TestAdmin(t *testing.T) {
 		}
 	})
 
+	t.Run("metrics with the token", func(t *testing.T) {
+		g.get(t, g.client(t), "/public/metered", nil)
+		g.get(t, g.client(t), "/private/x", http.Header{"X-API-Key": {"bw_not_a_key_of_anyone"}})
+		resp, body := adminRequest(t, g, "GET", "/metrics", token)
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET /metrics with the token: %d %q%s", resp.StatusCode, body, g.output())
+		}
+		s := string(body)
+		for _, want := range []string{
+			`breakwater_requests_total{code_class="2xx",method="GET",route="public"}`,
+			`breakwater_auth_failures_total{authenticator="keys",reason="unknown_key",route="private"} 1`,
+			`breakwater_build_info{`,
+		} {
+			if !strings.Contains(s, want) {
+				t.Errorf("/metrics lacks %s:\n%s", want, tail(s, 3000))
+			}
+		}
+		for _, leak := range []string{"metered", "bw_not_a_key_of_anyone"} {
+			if strings.Contains(s, leak) {
+				t.Errorf("/metrics shows %q: a raw path or credential became a label", leak)
+			}
+		}
+		if resp, _ := adminRequest(t, g, "GET", "/metrics", ""); resp.StatusCode != 401 {
+			t.Errorf("GET /metrics without the token: %d, want 401", resp.StatusCode)
+		}
+	})
+
 	t.Run("reload", func(t *testing.T) {
 		resp, body := adminRequest(t, g, "POST", "/admin/reload", token)
 		if resp.StatusCode != 200 {

@@ -9,9 +9,12 @@ import (
 	"net/http/pprof"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/breakwater/breakwater/internal/config"
 	"github.com/breakwater/breakwater/internal/problem"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Gateway is what the admin API needs from the running gateway.
@@ -27,6 +30,8 @@ type Options struct {
 	Reload func(ctx context.Context) error
 	// Stats returns counters to show at /admin/stats.
 	Stats func() any
+	// Metrics is served at /metrics in the Prometheus formats (nil: 404).
+	Metrics prometheus.Gatherer
 }
 
 // New returns the admin listener's handler.
@@ -49,6 +54,17 @@ func New(o Options) http.Handler {
 	mux.HandleFunc("GET /admin/stats", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, o.Stats())
 	})
+	if o.Metrics != nil {
+		// Bounded: a few scrapes at once, each cut off after a while. The
+		// label sets are bounded by the config, so is the exposition. Errors
+		// are shown (ContinueOnError keeps the rest): only the operator,
+		// holding the admin token, reads this.
+		mux.Handle("GET /metrics", promhttp.HandlerFor(o.Metrics, promhttp.HandlerOpts{
+			ErrorHandling:       promhttp.ContinueOnError,
+			MaxRequestsInFlight: 4,
+			Timeout:             10 * time.Second,
+		}))
+	}
 	mux.HandleFunc("POST /admin/reload", func(w http.ResponseWriter, r *http.Request) {
 		if err := o.Reload(r.Context()); err != nil {
 			writeJSON(w, http.StatusUnprocessableEntity, map[string]any{

@@ -10,6 +10,7 @@ import (
 
 	"github.com/breakwater/breakwater/internal/config"
 	"github.com/breakwater/breakwater/internal/secret"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 type fakeGateway struct {
@@ -31,6 +32,8 @@ func TestAdmin(t *testing.T) {
 		},
 		Consumers: []config.Consumer{{ID: "acme", Credentials: []config.Credential{{APIKey: &key}}}},
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "breakwater_test_total", Help: "test"}))
 	reloadErr := errors.New("x.yaml:3:4: routes[0].auth: required")
 	var reloads int
 	h := New(Options{
@@ -42,7 +45,8 @@ func TestAdmin(t *testing.T) {
 			}
 			return nil
 		},
-		Stats: func() any { return map[string]int{"in_flight": 0} },
+		Stats:   func() any { return map[string]int{"in_flight": 0} },
+		Metrics: reg,
 	})
 	do := func(method, path, auth string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest(method, path, nil)
@@ -65,6 +69,9 @@ func TestAdmin(t *testing.T) {
 		{"GET", "/admin/config", "Bearer " + token, 200},
 		{"GET", "/admin/stats", "bearer " + token, 200},
 		{"GET", "/admin/nothing", "", 401},
+		{"GET", "/metrics", "", 401},
+		{"GET", "/metrics", "Bearer wrong", 401},
+		{"GET", "/metrics", "Bearer " + token, 200},
 		{"GET", "/debug/pprof/", "", 401},
 		{"GET", "/debug/pprof/", "Bearer " + token, 200},
 		{"GET", "/admin/nothing", "Bearer " + token, 404},
@@ -74,6 +81,9 @@ func TestAdmin(t *testing.T) {
 		if w := do(tc.method, tc.path, tc.auth); w.Code != tc.want {
 			t.Errorf("%s %s (%q): %d, want %d: %s", tc.method, tc.path, tc.auth, w.Code, tc.want, w.Body)
 		}
+	}
+	if m := do("GET", "/metrics", "Bearer "+token).Body.String(); !strings.Contains(m, "breakwater_test_total 0") {
+		t.Errorf("/metrics does not serve the registry:\n%s", m)
 	}
 	body := do("GET", "/admin/config", "Bearer "+token).Body.String()
 	for _, leak := range []string{"introspect-secret-value", key.String()[7:], secret.SumString(token).String()[7:]} {

@@ -108,13 +108,13 @@ func (a *APIKey) Authenticate(r *http.Request) (*Consumer, error) {
 	var key string
 	switch {
 	case len(vals) > 1:
-		return nil, &Failure{Reason: "api key header repeated"}
+		return nil, &Failure{Kind: Malformed, Reason: "api key header repeated"}
 	case len(vals) == 1:
 		key = vals[0]
 	case a.query != "":
 		q := r.URL.Query()[a.query]
 		if len(q) > 1 {
-			return nil, &Failure{Reason: "api key query parameter repeated"}
+			return nil, &Failure{Kind: Malformed, Reason: "api key query parameter repeated"}
 		}
 		if len(q) == 1 {
 			key = q[0]
@@ -123,16 +123,16 @@ func (a *APIKey) Authenticate(r *http.Request) (*Consumer, error) {
 	key = strings.TrimSpace(key)
 	if key == "" {
 		if len(vals) == 1 {
-			return nil, &Failure{Reason: "empty api key"}
+			return nil, &Failure{Kind: Malformed, Reason: "empty api key"}
 		}
 		return nil, ErrNoCredential
 	}
 	if len(key) > MaxAPIKeyLen {
-		return nil, &Failure{Reason: "api key too long"}
+		return nil, &Failure{Kind: Malformed, Reason: "api key too long"}
 	}
 	c := a.ring.lookup(key)
 	if c == nil {
-		return nil, &Failure{Reason: "unknown api key"}
+		return nil, &Failure{Kind: Unknown, Reason: "unknown api key"}
 	}
 	return c, nil
 }

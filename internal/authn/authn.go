@@ -30,9 +30,23 @@ type Stripper interface {
 // ErrNoCredential means the request carries no credential of that kind.
 var ErrNoCredential = errors.New("no credential")
 
-// Failure is a rejected credential. Reason is for logs and metrics only.
+// Failure is a rejected credential. Kind is for metrics (a fixed set),
+// Reason for logs; neither ever reaches the client.
 type Failure struct {
+	Kind   FailureKind
 	Reason string
 }
+
+// FailureKind classifies a rejected credential.
+type FailureKind uint8
+
+const (
+	// Invalid: well-formed but not acceptable for another reason.
+	Invalid FailureKind = iota
+	// Unknown: a well-formed credential that belongs to no consumer.
+	Unknown
+	// Malformed: empty, too long, repeated, unparsable.
+	Malformed
+)
 
 func (f *Failure) Error() string { return "authentication failed: " + f.Reason }

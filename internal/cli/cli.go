@@ -9,15 +9,21 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 	"strings"
+
+	"github.com/breakwater/breakwater/internal/telemetry"
 )
 
-// Build information, set with -ldflags "-X ...cli.version=v1.2.3 -X ...cli.commit=abc".
+// Build information, set with -ldflags "-X ...cli.version=v1.2.3 -X ...cli.commit=abc";
+// empty values are read from the binary's build information.
 var (
-	version = "dev"
+	version = ""
 	commit  = ""
 )
+
+func buildInfo() telemetry.BuildInfo {
+	return telemetry.BuildInfo{Version: version, Commit: commit}.Complete()
+}
 
 // Env is what a command may touch of the outside world.
 type Env struct {
@@ -135,22 +141,8 @@ func runVersion(ctx context.Context, env Env, args []string) int {
 	if code, done := parse(fs, env, args); done {
 		return code
 	}
-	v, c, goVersion := version, commit, "unknown"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		goVersion = bi.GoVersion
-		if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			v = bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && c == "" {
-				c = s.Value
-			}
-		}
-	}
-	if c == "" {
-		c = "unknown"
-	}
-	fmt.Fprintf(env.Stdout, "breakwater %s\ncommit %s\n%s\n", v, c, goVersion)
+	b := buildInfo()
+	fmt.Fprintf(env.Stdout, "breakwater %s\ncommit %s\n%s\n", b.Version, b.Commit, b.GoVersion)
 	return 0
 }
 

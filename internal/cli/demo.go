@@ -81,7 +81,7 @@ The embedded config is internal/cli/demo.yaml in the source tree.`)
 		printConfigErrors(env.Stderr, err)
 		return 1
 	}
-	rt, err := gateway.Start(ctx, cfg, gateway.Options{Logger: logger, Access: access})
+	rt, err := gateway.Start(ctx, cfg, gateway.Options{Build: buildInfo(), Logger: logger, Access: access})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "breakwater demo: %v\n", err)
 		var opErr *net.OpError

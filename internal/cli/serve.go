@@ -96,7 +96,7 @@ one line per problem, as 'breakwater validate' prints them.`)
 		printConfigErrors(env.Stderr, err)
 		return 1
 	}
-	rt, err := gateway.Start(ctx, cfg, gateway.Options{Logger: logger, Access: access, Load: load})
+	rt, err := gateway.Start(ctx, cfg, gateway.Options{Build: buildInfo(), Logger: logger, Access: access, Load: load})
 	if err != nil {
 		logger.Error("cannot start", "err", err.Error())
 		fmt.Fprintf(env.Stderr, "breakwater serve: %v\n", err)

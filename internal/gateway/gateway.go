@@ -20,14 +20,18 @@ import (
 	"github.com/breakwater/breakwater/internal/pathcanon"
 	"github.com/breakwater/breakwater/internal/problem"
 	"github.com/breakwater/breakwater/internal/reqctx"
+	"github.com/breakwater/breakwater/internal/telemetry"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Gateway serves the HTTPS listener. Its configuration can be replaced at
 // any time with Apply; requests in flight finish on the config they started with.
 type Gateway struct {
-	logger *slog.Logger
-	access *slog.Logger
-	ctx    context.Context // bounds background work (health checks)
+	logger  *slog.Logger
+	access  *slog.Logger
+	ctx     context.Context // bounds background work (health checks)
+	metrics *telemetry.Metrics
+	noRoute *telemetry.Route // series of requests that matched no route
 
 	mu       sync.Mutex // serialises Apply
 	current  atomic.Pointer[snapshot]
@@ -45,23 +49,37 @@ type Stats struct {
 }
 
 // New returns a gateway serving cfg. Background work stops when ctx ends.
-func New(ctx context.Context, cfg *config.Config, logger, access *slog.Logger) (*Gateway, error) {
-	g := &Gateway{logger: logger, access: access, ctx: ctx}
-	if err := g.Apply(cfg); err != nil {
+// Requests are recorded in m; nil gives the gateway metrics of its own on a
+// registry nobody scrapes (tests, embedding).
+func New(ctx context.Context, cfg *config.Config, logger, access *slog.Logger, m *telemetry.Metrics) (*Gateway, error) {
+	if m == nil {
+		var err error
+		if m, err = telemetry.NewMetrics(prometheus.NewRegistry(), telemetry.BuildInfo{}); err != nil {
+			return nil, err
+		}
+	}
+	g := &Gateway{logger: logger, access: access, ctx: ctx, metrics: m, noRoute: m.Route(telemetry.NoRoute)}
+	m.SetInFlight(g.inFlight.Load)
+	// The initial load is not a reload: it is not counted.
+	if err := g.apply(cfg); err != nil {
 		return nil, err
 	}
-	g.reloadsOK.Store(0)
 	return g, nil
 }
 
 // Apply builds cfg and, if that succeeds, makes it the running config. On
-// error the running config stays in force.
+// error the running config stays in force. Either way it counts a reload.
 func (g *Gateway) Apply(cfg *config.Config) error {
+	err := g.apply(cfg)
+	g.countReload(err == nil)
+	return err
+}
+
+func (g *Gateway) apply(cfg *config.Config) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	s, err := build(cfg, g.logger)
+	s, err := build(cfg, g.logger, g.metrics)
 	if err != nil {
-		g.reloadsFailed.Add(1)
 		return err
 	}
 	s.activate(g.ctx)
@@ -69,9 +87,21 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 	if old != nil {
 		old.close()
 	}
-	g.reloadsOK.Add(1)
 	return nil
 }
+
+// countReload counts a reload in /admin/stats and in the metrics.
+func (g *Gateway) countReload(ok bool) {
+	if ok {
+		g.reloadsOK.Add(1)
+	} else {
+		g.reloadsFailed.Add(1)
+	}
+	g.metrics.Reload(ok)
+}
+
+// Metrics returns the metrics the gateway records into.
+func (g *Gateway) Metrics() *telemetry.Metrics { return g.metrics }
 
 // Config returns the running config.
 func (g *Gateway) Config() *config.Config {
@@ -96,12 +126,13 @@ func (g *Gateway) Close() {
 // ServeHTTP is the request path of the HTTPS listener.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := g.current.Load()
-	x := &exchange{rec: recorder{ResponseWriter: w}} // one allocation for both
+	x := &exchange{rec: recorder{ResponseWriter: w}, metrics: g.noRoute} // one allocation for all
 	st, rec := &x.st, &x.rec
 	st.Start = time.Now()
 	r = reqctx.With(r, st)
-	defer g.finish(rec, r, st)
+	defer g.finish(x, r)
 	if s == nil {
+		g.metrics.Rejected(telemetry.RejectOverloaded)
 		problem.Write(rec, r, http.StatusServiceUnavailable)
 		return
 	}
@@ -124,6 +155,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if n := g.inFlight.Add(1); n > s.maxInFlight {
 		g.inFlight.Add(-1)
 		st.Reason = "max_in_flight"
+		g.metrics.Rejected(telemetry.RejectOverloaded)
 		h.Set("Retry-After", "1")
 		problem.Write(rec, r, http.StatusServiceUnavailable)
 		return
@@ -133,18 +165,21 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// One canonical path for everything below.
 	if len(r.RequestURI) > s.maxURI {
 		st.Reason = "request target too long"
+		g.metrics.Rejected(telemetry.RejectURITooLong)
 		problem.Write(rec, r, http.StatusRequestURITooLong)
 		return
 	}
 	raw, ok := rawPath(r)
 	if !ok {
 		st.Reason = "request target not in origin form"
+		g.metrics.Rejected(telemetry.RejectMalformedTarget)
 		problem.Write(rec, r, http.StatusBadRequest)
 		return
 	}
 	p, wire, err := pathcanon.Canonical(raw)
 	if err != nil {
 		st.Reason = "ambiguous path"
+		g.metrics.Rejected(telemetry.RejectAmbiguousPath)
 		var pe *pathcanon.Error
 		if errors.As(err, &pe) {
 			st.Reason += ": " + pe.Reason
@@ -159,18 +194,22 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch m.Status {
 	case http.StatusNotFound:
 		st.Reason = "no route"
+		g.metrics.Rejected(telemetry.RejectNoRoute)
 		problem.Write(rec, r, http.StatusNotFound)
 		return
 	case http.StatusMethodNotAllowed:
 		st.Reason = "method not allowed"
+		g.metrics.Rejected(telemetry.RejectMethodNotAllowed)
 		h.Set("Allow", m.Allow)
 		problem.Write(rec, r, http.StatusMethodNotAllowed)
 		return
 	}
 	rt := &s.routes[m.Route]
 	st.Route, st.Params = rt.name, m.Params
+	x.metrics = rt.metrics
 	if rt.anyMethod && (r.Method == http.MethodTrace || r.Method == http.MethodConnect) {
 		st.Reason = "method not allowed"
+		g.metrics.Rejected(telemetry.RejectMethodNotAllowed)
 		h.Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
 		problem.Write(rec, r, http.StatusMethodNotAllowed)
 		return
@@ -184,6 +223,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if !st.Consumer.HasScopes(rt.scopes) {
 			st.Reason = "missing scope"
+			g.metrics.Rejected(telemetry.RejectForbiddenScope)
 			problem.Write(rec, r, http.StatusForbidden)
 			return
 		}
@@ -192,6 +232,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Bound the body before anything reads it.
 	if r.ContentLength > rt.maxBody {
 		st.Reason = "body too large"
+		g.metrics.Rejected(telemetry.RejectBodyTooLarge)
 		h.Set("Connection", "close")
 		problem.Write(rec, r, http.StatusRequestEntityTooLarge)
 		return
@@ -211,13 +252,16 @@ func (g *Gateway) authenticate(rt *route, r *http.Request, st *reqctx.State) boo
 		}
 		if err != nil {
 			var f *authn.Failure
+			reason := telemetry.AuthOther
 			if errors.As(err, &f) {
 				st.Reason = f.Reason
+				reason = authReason(f.Kind)
 			} else {
 				st.Reason = "authenticator error"
 				g.logger.Error("authenticator failed", "route", rt.name, "request_id", st.RequestID, "err", err)
 			}
 			st.Authenticator = rt.authNames[i]
+			rt.authFailures[i].Inc(reason)
 			return false
 		}
 		st.Consumer = c
@@ -228,6 +272,7 @@ func (g *Gateway) authenticate(rt *route, r *http.Request, st *reqctx.State) boo
 		return true
 	}
 	st.Reason = "no credential"
+	rt.noCredential.Inc(telemetry.AuthNoCredential)
 	return false
 }
 
@@ -252,8 +297,9 @@ func rawPath(r *http.Request) (string, bool) {
 
 // exchange holds the per-request values that live as long as the request.
 type exchange struct {
-	st  reqctx.State
-	rec recorder
+	st      reqctx.State
+	rec     recorder
+	metrics *telemetry.Route // the matched route's series, or the gateway's "none"
 }
 
 var nosniff = []string{"nosniff"}
@@ -291,10 +337,13 @@ func validRequestID(s string) bool {
 	return true
 }
 
-// finish recovers from a panic in the request path and writes the access log.
-func (g *Gateway) finish(rec *recorder, r *http.Request, st *reqctx.State) {
+// finish recovers from a panic in the request path, records the request's
+// metrics and writes the access log.
+func (g *Gateway) finish(x *exchange, r *http.Request) {
+	rec, st := &x.rec, &x.st
 	if v := recover(); v != nil {
 		if v == http.ErrAbortHandler {
+			g.record(x, r, true)
 			panic(v)
 		}
 		st.Reason = "internal error"
@@ -303,5 +352,23 @@ func (g *Gateway) finish(rec *recorder, r *http.Request, st *reqctx.State) {
 			problem.Write(rec, r, http.StatusInternalServerError)
 		}
 	}
+	g.record(x, r, false)
 	g.logAccess(rec, r, st)
+}
+
+// record adds the request to its route's series. A handler that returned
+// without writing gets net/http's implicit 200; an aborted exchange that
+// sent no status is class "other".
+func (g *Gateway) record(x *exchange, r *http.Request, aborted bool) {
+	status := x.rec.status
+	if !x.rec.wroteHeader {
+		status = http.StatusOK
+		if aborted {
+			status = 0
+		}
+	}
+	x.metrics.Request(r.Method, status, time.Since(x.st.Start), r.ContentLength, x.rec.bytes)
+	if x.st.Upstream != "" {
+		x.metrics.Upstream(x.st.UpstreamDuration)
+	}
 }

@@ -36,7 +36,7 @@ func newTestGateway(t testing.TB, yaml string) *Gateway {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	g, err := New(context.Background(), cfg, slog.New(slog.DiscardHandler), nil)
+	g, err := New(context.Background(), cfg, slog.New(slog.DiscardHandler), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

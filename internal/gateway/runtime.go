@@ -15,6 +15,8 @@ import (
 	"github.com/breakwater/breakwater/internal/admin"
 	"github.com/breakwater/breakwater/internal/config"
 	"github.com/breakwater/breakwater/internal/edge"
+	"github.com/breakwater/breakwater/internal/telemetry"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Options configure a Runtime.
@@ -23,6 +25,9 @@ type Options struct {
 	Access *slog.Logger // access log (nil: none)
 	// Load reads the config again for a reload. Nil: reloads are refused.
 	Load func() (*config.Config, error)
+	// Build is exported as breakwater_build_info; empty fields are read
+	// from the binary.
+	Build telemetry.BuildInfo
 }
 
 // Addrs are the addresses the runtime listens on.
@@ -41,6 +46,10 @@ type Runtime struct {
 	errs   chan error
 	reload sync.Mutex
 
+	// The process's one metrics registry: it outlives reloads.
+	registry *prometheus.Registry
+	metrics  *telemetry.Metrics
+
 	servers []*http.Server
 	conns   []net.Listener
 	capped  []*edge.LimitedListener // connection caps, updated on reload
@@ -56,11 +65,16 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Runtime, err 
 	if err != nil {
 		return nil, err
 	}
-	gw, err := New(ctx, cfg, o.Logger, o.Access)
+	reg := prometheus.NewRegistry()
+	metrics, err := telemetry.NewMetrics(reg, o.Build)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	gw, err := New(ctx, cfg, o.Logger, o.Access, metrics)
 	if err != nil {
 		return nil, err
 	}
-	rt := &Runtime{gw: gw, certs: certs, o: o, errs: make(chan error, 3)}
+	rt := &Runtime{gw: gw, certs: certs, o: o, errs: make(chan error, 3), registry: reg, metrics: metrics}
 	defer func() {
 		if err != nil {
 			rt.closeNow()
@@ -76,8 +90,10 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Runtime, err 
 		return nil, fmt.Errorf("server.https: %w", err)
 	}
 	capped := edge.LimitListener(ln, lim.MaxConnections, lim.MaxConnectionsPerIP, func(reason string) {
+		metrics.ConnectionRejected(reason)
 		o.Logger.Debug("connection refused", "reason", reason)
 	})
+	metrics.AddListener("https", capped.Open)
 	rt.conns = append(rt.conns, capped)
 	rt.capped = append(rt.capped, capped)
 	rt.addrs.HTTPS = ln.Addr().String()
@@ -92,7 +108,8 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Runtime, err 
 		if err != nil {
 			return nil, fmt.Errorf("server.http: %w", err)
 		}
-		c := edge.LimitListener(l, lim.MaxConnections, lim.MaxConnectionsPerIP, nil)
+		c := edge.LimitListener(l, lim.MaxConnections, lim.MaxConnectionsPerIP, metrics.ConnectionRejected)
+		metrics.AddListener("http", c.Open)
 		rt.conns = append(rt.conns, c)
 		rt.capped = append(rt.capped, c)
 		rt.addrs.HTTP = l.Addr().String()
@@ -113,6 +130,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Runtime, err 
 				Gateway: rt,
 				Reload:  rt.Reload,
 				Stats:   func() any { return gw.Stats() },
+				Metrics: reg,
 			}),
 			ErrorLog:          errorLog,
 			ReadHeaderTimeout: 5 * time.Second,
@@ -138,6 +156,9 @@ func (rt *Runtime) serve(srv *http.Server, l net.Listener) {
 
 // Addrs returns the bound addresses (useful with port 0).
 func (rt *Runtime) Addrs() Addrs { return rt.addrs }
+
+// Registry returns the process's metrics registry (served at /metrics).
+func (rt *Runtime) Registry() *prometheus.Registry { return rt.registry }
 
 // Gateway returns the gateway behind the HTTPS listener.
 func (rt *Runtime) Gateway() *Gateway { return rt.gw }
@@ -171,7 +192,7 @@ func (rt *Runtime) Reload(ctx context.Context) error {
 			rt.applyListenerChanges(old, cfg)
 		}
 	} else {
-		rt.gw.reloadsFailed.Add(1)
+		rt.gw.countReload(false)
 	}
 	if err != nil {
 		rt.o.Logger.Error("config reload failed; the running config stays in force", "err", err.Error())

@@ -11,6 +11,7 @@ import (
 	"github.com/breakwater/breakwater/internal/edge"
 	"github.com/breakwater/breakwater/internal/proxy"
 	"github.com/breakwater/breakwater/internal/router"
+	"github.com/breakwater/breakwater/internal/telemetry"
 )
 
 // snapshot is everything built from one config. It is immutable once
@@ -40,11 +41,16 @@ type route struct {
 	scopes    []string
 	maxBody   int64
 	upstream  *proxy.Upstream
+
+	// Metric series, resolved at build time so a request does no lookup.
+	metrics      *telemetry.Route
+	authFailures []*telemetry.AuthFailures // parallel to auth
+	noCredential *telemetry.AuthFailures   // authenticator "none"
 }
 
 // build compiles cfg. It starts nothing: activate starts health checks once
 // the snapshot is about to serve.
-func build(cfg *config.Config, logger *slog.Logger) (*snapshot, error) {
+func build(cfg *config.Config, logger *slog.Logger, m *telemetry.Metrics) (*snapshot, error) {
 	trusted, err := parseTrusted(cfg.Server.TrustedProxies)
 	if err != nil {
 		return nil, fmt.Errorf("server.trusted_proxies: %w", err)
@@ -81,6 +87,7 @@ func build(cfg *config.Config, logger *slog.Logger) (*snapshot, error) {
 		if rc.MaxBody != nil {
 			rt.maxBody = int64(*rc.MaxBody)
 		}
+		rt.metrics = m.Route(rc.Name)
 		if !rt.public {
 			for _, name := range rc.Auth {
 				a, ok := auths[name]
@@ -90,6 +97,10 @@ func build(cfg *config.Config, logger *slog.Logger) (*snapshot, error) {
 				}
 				rt.auth = append(rt.auth, a)
 				rt.authNames = append(rt.authNames, name)
+				rt.authFailures = append(rt.authFailures, rt.metrics.AuthFailures(name))
+				if rt.noCredential == nil {
+					rt.noCredential = rt.metrics.AuthFailures(telemetry.NoAuthenticator)
+				}
 				if rt.challenge == "" {
 					rt.challenge = a.Challenge()
 				} else if c := a.Challenge(); c != rt.challenge {
