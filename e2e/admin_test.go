@@ -131,6 +131,18 @@ func TestAdmin(t *testing.T) {
 		if resp, _ := adminRequest(t, g, "GET", "/metrics", ""); resp.StatusCode != 401 {
 			t.Errorf("GET /metrics without the token: %d, want 401", resp.StatusCode)
 		}
+
+		// The failed authentication above is a security event.
+		resp, body = adminRequest(t, g, "GET", "/admin/events?kind=auth_failure", token)
+		if resp.StatusCode != 200 || !strings.Contains(string(body), `"kind":"auth_failure"`) || !strings.Contains(string(body), `"route":"private"`) {
+			t.Errorf("GET /admin/events: %d %s", resp.StatusCode, tail(string(body), 2000))
+		}
+		if strings.Contains(string(body), "bw_not_a_key_of_anyone") {
+			t.Errorf("/admin/events shows the presented key")
+		}
+		if resp, _ := adminRequest(t, g, "GET", "/admin/events", ""); resp.StatusCode != 401 {
+			t.Errorf("GET /admin/events without the token: %d, want 401", resp.StatusCode)
+		}
 	})
 
 	t.Run("reload", func(t *testing.T) {

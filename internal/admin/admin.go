@@ -32,6 +32,8 @@ type Options struct {
 	Stats func() any
 	// Metrics is served at /metrics in the Prometheus formats (nil: 404).
 	Metrics prometheus.Gatherer
+	// Events serves /admin/events, the recent security events (nil: 404).
+	Events http.Handler
 }
 
 // New returns the admin listener's handler.
@@ -54,6 +56,9 @@ func New(o Options) http.Handler {
 	mux.HandleFunc("GET /admin/stats", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, o.Stats())
 	})
+	if o.Events != nil {
+		mux.Handle("GET /admin/events", o.Events)
+	}
 	if o.Metrics != nil {
 		// Bounded: a few scrapes at once, each cut off after a while. The
 		// label sets are bounded by the config, so is the exposition. Errors

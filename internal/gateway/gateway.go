@@ -31,6 +31,7 @@ type Gateway struct {
 	access  *slog.Logger
 	ctx     context.Context // bounds background work (health checks)
 	metrics *telemetry.Metrics
+	events  *telemetry.Events
 	noRoute *telemetry.Route // series of requests that matched no route
 
 	mu       sync.Mutex // serialises Apply
@@ -48,17 +49,32 @@ type Stats struct {
 	ReloadsFailed int64
 }
 
+// Deps are what a gateway reports to. Every field may be nil: a nil Logger
+// or Access discards, nil Metrics records into a registry nobody scrapes,
+// nil Events keeps a ring nobody reads (tests, embedding).
+type Deps struct {
+	Logger  *slog.Logger // operational log
+	Access  *slog.Logger // access log
+	Metrics *telemetry.Metrics
+	Events  *telemetry.Events
+}
+
 // New returns a gateway serving cfg. Background work stops when ctx ends.
-// Requests are recorded in m; nil gives the gateway metrics of its own on a
-// registry nobody scrapes (tests, embedding).
-func New(ctx context.Context, cfg *config.Config, logger, access *slog.Logger, m *telemetry.Metrics) (*Gateway, error) {
+func New(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	m := d.Metrics
 	if m == nil {
 		var err error
 		if m, err = telemetry.NewMetrics(prometheus.NewRegistry(), telemetry.BuildInfo{}); err != nil {
 			return nil, err
 		}
 	}
-	g := &Gateway{logger: logger, access: access, ctx: ctx, metrics: m, noRoute: m.Route(telemetry.NoRoute)}
+	if d.Events == nil {
+		d.Events = telemetry.NewEvents(telemetry.EventsOptions{})
+	}
+	g := &Gateway{logger: d.Logger, access: d.Access, ctx: ctx, metrics: m, events: d.Events, noRoute: m.Route(telemetry.NoRoute)}
 	m.SetInFlight(g.inFlight.Load)
 	// The initial load is not a reload: it is not counted.
 	if err := g.apply(cfg); err != nil {
@@ -71,7 +87,7 @@ func New(ctx context.Context, cfg *config.Config, logger, access *slog.Logger, m
 // error the running config stays in force. Either way it counts a reload.
 func (g *Gateway) Apply(cfg *config.Config) error {
 	err := g.apply(cfg)
-	g.countReload(err == nil)
+	g.countReload(err)
 	return err
 }
 
@@ -90,14 +106,28 @@ func (g *Gateway) apply(cfg *config.Config) error {
 	return nil
 }
 
-// countReload counts a reload in /admin/stats and in the metrics.
-func (g *Gateway) countReload(ok bool) {
-	if ok {
+// countReload counts a reload (err == nil: applied) in /admin/stats and in
+// the metrics, and records it as a security event.
+func (g *Gateway) countReload(err error) {
+	ev := telemetry.Event{Kind: telemetry.EventConfigReload}
+	if err == nil {
 		g.reloadsOK.Add(1)
 	} else {
 		g.reloadsFailed.Add(1)
+		ev.Kind, ev.Reason = telemetry.EventConfigReloadFailed, firstLine(err.Error())
 	}
-	g.metrics.Reload(ok)
+	g.metrics.Reload(err == nil)
+	g.events.Emit(ev)
+}
+
+// Events returns the gateway's security events.
+func (g *Gateway) Events() *telemetry.Events { return g.events }
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " (and more)"
+	}
+	return s
 }
 
 // Metrics returns the metrics the gateway records into.
@@ -132,8 +162,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = reqctx.With(r, st)
 	defer g.finish(x, r)
 	if s == nil {
-		g.metrics.Rejected(telemetry.RejectOverloaded)
-		problem.Write(rec, r, http.StatusServiceUnavailable)
+		g.refuse(rec, r, st, http.StatusServiceUnavailable, telemetry.RejectOverloaded, "no configuration")
 		return
 	}
 
@@ -154,37 +183,30 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Load shedding: above max_in_flight, refuse at once rather than queue.
 	if n := g.inFlight.Add(1); n > s.maxInFlight {
 		g.inFlight.Add(-1)
-		st.Reason = "max_in_flight"
-		g.metrics.Rejected(telemetry.RejectOverloaded)
 		h.Set("Retry-After", "1")
-		problem.Write(rec, r, http.StatusServiceUnavailable)
+		g.refuse(rec, r, st, http.StatusServiceUnavailable, telemetry.RejectOverloaded, "max_in_flight")
 		return
 	}
 	defer g.inFlight.Add(-1)
 
 	// One canonical path for everything below.
 	if len(r.RequestURI) > s.maxURI {
-		st.Reason = "request target too long"
-		g.metrics.Rejected(telemetry.RejectURITooLong)
-		problem.Write(rec, r, http.StatusRequestURITooLong)
+		g.refuse(rec, r, st, http.StatusRequestURITooLong, telemetry.RejectURITooLong, "request target too long")
 		return
 	}
 	raw, ok := rawPath(r)
 	if !ok {
-		st.Reason = "request target not in origin form"
-		g.metrics.Rejected(telemetry.RejectMalformedTarget)
-		problem.Write(rec, r, http.StatusBadRequest)
+		g.refuse(rec, r, st, http.StatusBadRequest, telemetry.RejectMalformedTarget, "request target not in origin form")
 		return
 	}
 	p, wire, err := pathcanon.Canonical(raw)
 	if err != nil {
-		st.Reason = "ambiguous path"
-		g.metrics.Rejected(telemetry.RejectAmbiguousPath)
+		reason := "ambiguous path"
 		var pe *pathcanon.Error
 		if errors.As(err, &pe) {
-			st.Reason += ": " + pe.Reason
+			reason += ": " + pe.Reason
 		}
-		problem.Write(rec, r, http.StatusBadRequest)
+		g.refuse(rec, r, st, http.StatusBadRequest, telemetry.RejectAmbiguousPath, reason)
 		return
 	}
 	st.Path, st.EscapedPath = p, wire
@@ -193,25 +215,19 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m := s.router.Match(r.Host, p, r.Method, st.ParamBuf[:0])
 	switch m.Status {
 	case http.StatusNotFound:
-		st.Reason = "no route"
-		g.metrics.Rejected(telemetry.RejectNoRoute)
-		problem.Write(rec, r, http.StatusNotFound)
+		g.refuse(rec, r, st, http.StatusNotFound, telemetry.RejectNoRoute, "no route")
 		return
 	case http.StatusMethodNotAllowed:
-		st.Reason = "method not allowed"
-		g.metrics.Rejected(telemetry.RejectMethodNotAllowed)
 		h.Set("Allow", m.Allow)
-		problem.Write(rec, r, http.StatusMethodNotAllowed)
+		g.refuse(rec, r, st, http.StatusMethodNotAllowed, telemetry.RejectMethodNotAllowed, "method not allowed")
 		return
 	}
 	rt := &s.routes[m.Route]
 	st.Route, st.Params = rt.name, m.Params
 	x.metrics = rt.metrics
 	if rt.anyMethod && (r.Method == http.MethodTrace || r.Method == http.MethodConnect) {
-		st.Reason = "method not allowed"
-		g.metrics.Rejected(telemetry.RejectMethodNotAllowed)
 		h.Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
-		problem.Write(rec, r, http.StatusMethodNotAllowed)
+		g.refuse(rec, r, st, http.StatusMethodNotAllowed, telemetry.RejectMethodNotAllowed, "method not allowed")
 		return
 	}
 
@@ -222,19 +238,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if !st.Consumer.HasScopes(rt.scopes) {
-			st.Reason = "missing scope"
-			g.metrics.Rejected(telemetry.RejectForbiddenScope)
-			problem.Write(rec, r, http.StatusForbidden)
+			g.refuse(rec, r, st, http.StatusForbidden, telemetry.RejectForbiddenScope, "missing scope")
 			return
 		}
 	}
 
 	// Bound the body before anything reads it.
 	if r.ContentLength > rt.maxBody {
-		st.Reason = "body too large"
-		g.metrics.Rejected(telemetry.RejectBodyTooLarge)
 		h.Set("Connection", "close")
-		problem.Write(rec, r, http.StatusRequestEntityTooLarge)
+		g.refuse(rec, r, st, http.StatusRequestEntityTooLarge, telemetry.RejectBodyTooLarge, "body too large")
 		return
 	}
 	if r.Body != nil && r.Body != http.NoBody {
@@ -242,6 +254,30 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	rt.upstream.ServeHTTP(rec, r)
+}
+
+// refuse answers a request the gateway will not serve. The reason goes to
+// the access log, the metrics and — for refusals that say something about
+// the client — the security events; the client gets only the status.
+func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, st *reqctx.State, status int, why telemetry.Reject, reason string) {
+	st.Reason = reason
+	g.metrics.Rejected(why)
+	if kind := rejectEvent(why); kind != "" {
+		g.emit(st, kind)
+	}
+	problem.Write(w, r, status)
+}
+
+// emit records a security event about the request.
+func (g *Gateway) emit(st *reqctx.State, kind telemetry.EventKind) {
+	ev := telemetry.Event{Kind: kind, RequestID: st.RequestID, Route: st.Route, Authenticator: st.Authenticator, Reason: st.Reason}
+	if st.ClientIP.IsValid() {
+		ev.ClientIP = st.ClientIP.String()
+	}
+	if st.Consumer != nil {
+		ev.Consumer = st.Consumer.ID
+	}
+	g.events.Emit(ev)
 }
 
 func (g *Gateway) authenticate(rt *route, r *http.Request, st *reqctx.State) bool {
@@ -262,6 +298,7 @@ func (g *Gateway) authenticate(rt *route, r *http.Request, st *reqctx.State) boo
 			}
 			st.Authenticator = rt.authNames[i]
 			rt.authFailures[i].Inc(reason)
+			g.emit(st, telemetry.EventAuthFailure)
 			return false
 		}
 		st.Consumer = c
@@ -273,6 +310,7 @@ func (g *Gateway) authenticate(rt *route, r *http.Request, st *reqctx.State) boo
 	}
 	st.Reason = "no credential"
 	rt.noCredential.Inc(telemetry.AuthNoCredential)
+	g.emit(st, telemetry.EventAuthFailure)
 	return false
 }
 

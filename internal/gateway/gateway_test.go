@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/breakwater/breakwater/internal/config"
 	"github.com/breakwater/breakwater/internal/secret"
+	"github.com/breakwater/breakwater/internal/telemetry"
 )
 
 const testKey = "bw_testkey"
@@ -36,7 +36,7 @@ func newTestGateway(t testing.TB, yaml string) *Gateway {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	g, err := New(context.Background(), cfg, slog.New(slog.DiscardHandler), nil, nil)
+	g, err := New(context.Background(), cfg, Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,5 +190,37 @@ func BenchmarkGateway(b *testing.B) {
 		if w.Code != 200 {
 			b.Fatal(w.Code)
 		}
+	}
+}
+
+func TestSecurityEvents(t *testing.T) {
+	g := newTestGateway(t, baseConfig)
+	for _, tc := range []struct{ target, key string }{
+		{"/items/1", "bw_wrong"}, // auth_failure (unknown key)
+		{"/items/1", ""},         // auth_failure (no credential)
+		{"/public/a%2fb", ""},    // ambiguous_path
+		{"/nowhere", ""},         // no event: 404s show in metrics
+		{"/public/ok", testKey},  // no event: served
+	} {
+		r := httptest.NewRequest("GET", tc.target, nil)
+		r.RemoteAddr = "198.51.100.4:5555"
+		if tc.key != "" {
+			r.Header.Set("X-API-Key", tc.key)
+		}
+		g.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	evs := g.Events().List(telemetry.EventQuery{})
+	var kinds []string
+	for _, e := range evs {
+		kinds = append(kinds, string(e.Kind))
+		if e.ClientIP != "198.51.100.4" || e.RequestID == "" || e.Reason == "" {
+			t.Errorf("event lacks context: %+v", e)
+		}
+		if strings.Contains(e.Reason, "bw_wrong") {
+			t.Errorf("event leaks the key: %+v", e)
+		}
+	}
+	if got := strings.Join(kinds, ","); got != "ambiguous_path,auth_failure,auth_failure" {
+		t.Fatalf("events (newest first): %s", got)
 	}
 }

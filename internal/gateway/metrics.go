@@ -16,3 +16,22 @@ func authReason(k authn.FailureKind) telemetry.AuthReason {
 	}
 	return telemetry.AuthOther
 }
+
+// rejectEvent is the security event of a refusal ("" for none). Unrouted
+// requests (404, 405) are not events one by one: scanning shows in the
+// metrics and, later, in anomaly detection.
+func rejectEvent(why telemetry.Reject) telemetry.EventKind {
+	switch why {
+	case telemetry.RejectAmbiguousPath:
+		return telemetry.EventAmbiguousPath
+	case telemetry.RejectMalformedTarget, telemetry.RejectURITooLong:
+		return telemetry.EventMalformedRequest
+	case telemetry.RejectBodyTooLarge:
+		return telemetry.EventBodyTooLarge
+	case telemetry.RejectOverloaded:
+		return telemetry.EventOverloaded
+	case telemetry.RejectForbiddenScope:
+		return telemetry.EventForbidden
+	}
+	return ""
+}

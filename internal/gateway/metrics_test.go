@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -25,7 +24,7 @@ func newMeteredGateway(t *testing.T, yaml string) (*Gateway, *prometheus.Registr
 		t.Fatal(err)
 	}
 	g0 := newTestGateway(t, yaml) // for its upstream and parsed config
-	g, err := New(context.Background(), g0.Config(), slog.New(slog.DiscardHandler), nil, m)
+	g, err := New(context.Background(), g0.Config(), Deps{Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +207,7 @@ func BenchmarkGatewayMetrics(b *testing.B) {
 		b.Fatal(err)
 	}
 	g0 := newTestGateway(b, baseConfig)
-	g, err := New(context.Background(), g0.Config(), slog.New(slog.DiscardHandler), nil, m)
+	g, err := New(context.Background(), g0.Config(), Deps{Metrics: m})
 	if err != nil {
 		b.Fatal(err)
 	}

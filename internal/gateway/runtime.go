@@ -70,7 +70,8 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Runtime, err 
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	gw, err := New(ctx, cfg, o.Logger, o.Access, metrics)
+	events := telemetry.NewEvents(telemetry.EventsOptions{Logger: o.Logger})
+	gw, err := New(ctx, cfg, Deps{Logger: o.Logger, Access: o.Access, Metrics: metrics, Events: events})
 	if err != nil {
 		return nil, err
 	}
@@ -89,10 +90,11 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Runtime, err 
 	if err != nil {
 		return nil, fmt.Errorf("server.https: %w", err)
 	}
-	capped := edge.LimitListener(ln, lim.MaxConnections, lim.MaxConnectionsPerIP, func(reason string) {
+	onReject := func(reason string) {
 		metrics.ConnectionRejected(reason)
-		o.Logger.Debug("connection refused", "reason", reason)
-	})
+		events.Emit(telemetry.Event{Kind: telemetry.EventConnectionRejected, Reason: reason})
+	}
+	capped := edge.LimitListener(ln, lim.MaxConnections, lim.MaxConnectionsPerIP, onReject)
 	metrics.AddListener("https", capped.Open)
 	rt.conns = append(rt.conns, capped)
 	rt.capped = append(rt.capped, capped)
@@ -108,7 +110,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Runtime, err 
 		if err != nil {
 			return nil, fmt.Errorf("server.http: %w", err)
 		}
-		c := edge.LimitListener(l, lim.MaxConnections, lim.MaxConnectionsPerIP, metrics.ConnectionRejected)
+		c := edge.LimitListener(l, lim.MaxConnections, lim.MaxConnectionsPerIP, onReject)
 		metrics.AddListener("http", c.Open)
 		rt.conns = append(rt.conns, c)
 		rt.capped = append(rt.capped, c)
@@ -131,6 +133,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Runtime, err 
 				Reload:  rt.Reload,
 				Stats:   func() any { return gw.Stats() },
 				Metrics: reg,
+				Events:  events.Handler(),
 			}),
 			ErrorLog:          errorLog,
 			ReadHeaderTimeout: 5 * time.Second,
@@ -192,7 +195,7 @@ func (rt *Runtime) Reload(ctx context.Context) error {
 			rt.applyListenerChanges(old, cfg)
 		}
 	} else {
-		rt.gw.countReload(false)
+		rt.gw.countReload(err)
 	}
 	if err != nil {
 		rt.o.Logger.Error("config reload failed; the running config stays in force", "err", err.Error())
