@@ -28,8 +28,6 @@ func notYetAvailable() []feature {
 		{"oauth_client credentials are", "use api_key credentials", credentialsOfKind("oauth_client", func(cr Credential) bool { return cr.OAuthClient != nil })},
 		{"mtls credentials are", "use api_key credentials", credentialsOfKind("mtls", func(cr Credential) bool { return cr.MTLS != nil })},
 		{"http_signature credentials are", "use api_key credentials", credentialsOfKind("http_signature", func(cr Credential) bool { return cr.HTTPSignature != nil })},
-		{"consumer rate limits are", remove, consumersWith("rate_limits", func(c Consumer) bool { return len(c.RateLimits) > 0 })},
-		{"route rate limits are", remove, routesWith("rate_limits", func(r Route) bool { return len(r.RateLimits) > 0 })},
 		{"CEL policies are", remove, routesWith("policy", func(r Route) bool { return r.Policy != "" })},
 		{"OpenAPI validation is", remove, routesWith("openapi", func(r Route) bool { return r.OpenAPI != nil })},
 		{"the documentation portal is", "remove the section", when(func(c *Config) bool { return c.Docs != nil }, "docs")},
@@ -78,18 +76,6 @@ func credentialsOfKind(kind string, is func(Credential) bool) func(c *Config) []
 				if is(cr) {
 					out = append(out, fmt.Sprintf("consumers[%d].credentials[%d].%s", i, j, kind))
 				}
-			}
-		}
-		return out
-	}
-}
-
-func consumersWith(field string, uses func(Consumer) bool) func(c *Config) []string {
-	return func(c *Config) []string {
-		var out []string
-		for i, co := range c.Consumers {
-			if uses(co) {
-				out = append(out, fmt.Sprintf("consumers[%d].%s", i, field))
 			}
 		}
 		return out

@@ -56,8 +56,11 @@ func (v *validator) routes() {
 		}
 		for j, rl := range r.RateLimits {
 			rp := fmt.Sprintf("%s.rate_limits[%d]", p, j)
-			if rl.Key != "consumer" && rl.Key != "ip" {
-				v.errf(rp+".key", "%q is not one of consumer, ip", truncate(rl.Key))
+			switch {
+			case rl.Key != "consumer" && rl.Key != "ip" && rl.Key != "route":
+				v.errf(rp+".key", "%q is not one of consumer, ip, route", truncate(rl.Key))
+			case rl.Key == "consumer" && r.Public():
+				v.errf(rp+".key", `a route with "auth: none" has no consumer to count; use key: ip or key: route`)
 			}
 			if rl.Limit.N <= 0 {
 				v.errf(rp+".limit", `required; a rate such as "10/s burst 20"`)

@@ -219,7 +219,6 @@ func TestValidateConsumers(t *testing.T) {
 				"21:25: consumers[0].credentials[7].http_signature.public_key: required for ed25519",
 				"21:60: consumers[0].credentials[7].http_signature.secret: not used with ed25519",
 				"http_signature credentials are not available",
-				"22:18: consumers[0].rate_limits: consumer rate limits are not available in this version of Breakwater yet; remove the field",
 			}},
 	})
 }
@@ -269,11 +268,13 @@ func TestValidateRoutes(t *testing.T) {
 				`10:21: routes[4].path: routes[3] ("d") already matches the same host, path and method (any)`,
 			}},
 		{"max_body", route("max_body: 0"), []string{"6:95: routes[0].max_body: must be more than 0"}},
+		{"rate limits", route("rate_limits: [{key: consumer, limit: \"10/s burst 5\"}, {key: ip, limit: \"100/m\"}, {key: route, limit: \"1000000/d\"}]"), nil},
+		{"consumer limit on a public route", head + "  - {name: r, path: /r, " + up + ", auth: none, rate_limits: [{key: consumer, limit: \"1/s\"}]}\n",
+			[]string{`6:105: routes[0].rate_limits[0].key: a route with "auth: none" has no consumer to count; use key: ip or key: route`}},
 		{"refused route features", route("policy: \"true\", rate_limits: [{key: user, limit: \"1/s\"}, {key: ip}], openapi: {spec: specs/none.yaml}"),
 			[]string{
 				"6:93: routes[0].policy: CEL policies are not available in this version of Breakwater yet; remove the field",
-				"6:114: routes[0].rate_limits: route rate limits are not available in this version of Breakwater yet; remove the field",
-				`6:121: routes[0].rate_limits[0].key: "user" is not one of consumer, ip`,
+				`6:121: routes[0].rate_limits[0].key: "user" is not one of consumer, ip, route`,
 				`6:142: routes[0].rate_limits[1].limit: required; a rate such as "10/s burst 20"`,
 				"6:163: routes[0].openapi: OpenAPI validation is not available in this version of Breakwater yet; remove the field",
 				"6:170: routes[0].openapi.spec: cannot read ",

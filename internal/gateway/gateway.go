@@ -19,6 +19,7 @@ import (
 	"github.com/breakwater/breakwater/internal/config"
 	"github.com/breakwater/breakwater/internal/pathcanon"
 	"github.com/breakwater/breakwater/internal/problem"
+	"github.com/breakwater/breakwater/internal/ratelimit"
 	"github.com/breakwater/breakwater/internal/reqctx"
 	"github.com/breakwater/breakwater/internal/telemetry"
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +33,7 @@ type Gateway struct {
 	ctx     context.Context // bounds background work (health checks)
 	metrics *telemetry.Metrics
 	events  *telemetry.Events
+	limiter ratelimit.Store  // outlives reloads: a reload does not reset limits
 	noRoute *telemetry.Route // series of requests that matched no route
 
 	mu       sync.Mutex // serialises Apply
@@ -57,6 +59,8 @@ type Deps struct {
 	Access  *slog.Logger // access log
 	Metrics *telemetry.Metrics
 	Events  *telemetry.Events
+	// Limiter decides rate limits and quotas. Nil: an embedded store.
+	Limiter ratelimit.Store
 }
 
 // New returns a gateway serving cfg. Background work stops when ctx ends.
@@ -74,7 +78,11 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 	if d.Events == nil {
 		d.Events = telemetry.NewEvents(telemetry.EventsOptions{})
 	}
-	g := &Gateway{logger: d.Logger, access: d.Access, ctx: ctx, metrics: m, events: d.Events, noRoute: m.Route(telemetry.NoRoute)}
+	if d.Limiter == nil {
+		d.Limiter = ratelimit.NewMemory(ratelimit.MemoryOptions{})
+	}
+	g := &Gateway{logger: d.Logger, access: d.Access, ctx: ctx, metrics: m, events: d.Events, limiter: d.Limiter,
+		noRoute: m.Route(telemetry.NoRoute)}
 	m.SetInFlight(g.inFlight.Load)
 	// The initial load is not a reload: it is not counted.
 	if err := g.apply(cfg); err != nil {
@@ -241,6 +249,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			g.refuse(rec, r, st, http.StatusForbidden, telemetry.RejectForbiddenScope, "missing scope")
 			return
 		}
+	}
+
+	// Rate limits and quotas of the consumer and of the route, all together.
+	if !g.limit(s, rt, rec, r, st) {
+		return
 	}
 
 	// Bound the body before anything reads it.

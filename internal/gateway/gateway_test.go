@@ -224,3 +224,66 @@ func TestSecurityEvents(t *testing.T) {
 		t.Fatalf("events (newest first): %s", got)
 	}
 }
+
+func TestRateLimits(t *testing.T) {
+	yaml := strings.Replace(baseConfig, `    credentials: [ { api_key: "${KEY_HASH}" } ]`,
+		`    credentials: [ { api_key: "${KEY_HASH}" } ]
+    rate_limits: ["1/d"]`, 1)
+	yaml = strings.Replace(yaml, `    path: /public/**
+    upstream: { targets: ["${UPSTREAM}"] }
+    auth: none`, `    path: /public/**
+    upstream: { targets: ["${UPSTREAM}"] }
+    auth: none
+    rate_limits: [ { key: ip, limit: "2/m" } ]`, 1)
+	g := newTestGateway(t, yaml)
+	get := func(target, ip, key string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", target, nil)
+		r.RemoteAddr = ip + ":1234"
+		r.Header.Set("X-Forwarded-For", "10.9.9.9") // untrusted: must not change the key
+		if key != "" {
+			r.Header.Set("X-API-Key", key)
+		}
+		w := httptest.NewRecorder()
+		g.ServeHTTP(w, r)
+		return w
+	}
+	// Per IP on the public route: 2 at once, then refused for that IP only.
+	for i, want := range []int{200, 200, 429} {
+		w := get("/public/x", "192.0.2.1", "")
+		if w.Code != want {
+			t.Fatalf("request %d: %d, want %d", i, w.Code, want)
+		}
+		if w.Header().Get("RateLimit-Policy") != `"route:ip";q=2;w=60` || w.Header().Get("RateLimit") == "" {
+			t.Errorf("headers: %v", w.Header())
+		}
+		if want == 429 {
+			if ra := w.Header().Get("Retry-After"); ra == "" || ra == "0" {
+				t.Errorf("429 without Retry-After: %v", w.Header())
+			}
+			if w.Header().Get("Content-Type") != "application/problem+json" {
+				t.Errorf("429 is not a problem document")
+			}
+		}
+	}
+	if w := get("/public/x", "192.0.2.2", ""); w.Code != 200 {
+		t.Fatalf("another IP was limited too: %d", w.Code)
+	}
+	// The consumer's daily quota: one request, then 429 until UTC midnight.
+	if w := get("/items/1", "192.0.2.3", testKey); w.Code != 200 {
+		t.Fatalf("first consumer request: %d", w.Code)
+	}
+	w := get("/items/2", "192.0.2.4", testKey)
+	if w.Code != 429 || !strings.HasPrefix(w.Header().Get("RateLimit"), `"consumer";r=0;t=`) {
+		t.Fatalf("second consumer request: %d %v", w.Code, w.Header())
+	}
+	if evs := g.Events().List(telemetry.EventQuery{Kind: telemetry.EventRateLimited}); len(evs) != 2 {
+		t.Fatalf("rate_limited events: %d, want 2", len(evs))
+	}
+	// A reload keeps the counters.
+	if err := g.Apply(g.Config()); err != nil {
+		t.Fatal(err)
+	}
+	if w := get("/items/3", "192.0.2.5", testKey); w.Code != 429 {
+		t.Fatalf("a reload reset the quota: %d", w.Code)
+	}
+}

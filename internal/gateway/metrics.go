@@ -32,6 +32,8 @@ func rejectEvent(why telemetry.Reject) telemetry.EventKind {
 		return telemetry.EventOverloaded
 	case telemetry.RejectForbiddenScope:
 		return telemetry.EventForbidden
+	case telemetry.RejectRateLimited:
+		return telemetry.EventRateLimited
 	}
 	return ""
 }

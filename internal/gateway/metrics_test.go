@@ -104,6 +104,7 @@ breakwater_rejected_requests_total{reason="malformed_target"} 0
 breakwater_rejected_requests_total{reason="method_not_allowed"} 1
 breakwater_rejected_requests_total{reason="no_route"} 1
 breakwater_rejected_requests_total{reason="overloaded"} 0
+breakwater_rejected_requests_total{reason="rate_limited"} 0
 breakwater_rejected_requests_total{reason="uri_too_long"} 0
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),

@@ -10,6 +10,7 @@ import (
 	"github.com/breakwater/breakwater/internal/config"
 	"github.com/breakwater/breakwater/internal/edge"
 	"github.com/breakwater/breakwater/internal/proxy"
+	"github.com/breakwater/breakwater/internal/ratelimit"
 	"github.com/breakwater/breakwater/internal/router"
 	"github.com/breakwater/breakwater/internal/telemetry"
 )
@@ -26,6 +27,8 @@ type snapshot struct {
 	maxInFlight int64
 	maxURI      int
 	cancel      context.CancelFunc // stops the upstreams' health checks
+
+	consumerLimits map[string][]ratelimit.Limit // consumers[].rate_limits by consumer id
 }
 
 // route is one compiled config route.
@@ -34,6 +37,7 @@ type route struct {
 	public    bool
 	auth      []authn.Authenticator
 	authNames []string
+	limits    []routeLimit // routes[].rate_limits
 	// anyMethod: the route lists no methods. It still refuses TRACE and
 	// CONNECT, which a route must list to receive (cross-site tracing).
 	anyMethod bool
@@ -69,21 +73,28 @@ func build(cfg *config.Config, logger *slog.Logger, m *telemetry.Metrics) (*snap
 		}
 	}
 
+	consumerLimits, routeLimits, err := compileLimits(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("rate_limits: %w", err)
+	}
+
 	hsts := edge.HSTS(cfg.TLS.HSTS)
 	s := &snapshot{
-		cfg:         cfg,
-		trusted:     trusted,
-		hsts:        hsts,
-		hstsValue:   []string{hsts},
-		maxInFlight: int64(cfg.Server.Limits.MaxInFlight),
-		maxURI:      int(cfg.Server.Limits.MaxURIBytes),
-		routes:      make([]route, len(cfg.Routes)),
+		consumerLimits: consumerLimits,
+		cfg:            cfg,
+		trusted:        trusted,
+		hsts:           hsts,
+		hstsValue:      []string{hsts},
+		maxInFlight:    int64(cfg.Server.Limits.MaxInFlight),
+		maxURI:         int(cfg.Server.Limits.MaxURIBytes),
+		routes:         make([]route, len(cfg.Routes)),
 	}
 	specs := make([]router.Spec, len(cfg.Routes))
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
 		specs[i] = router.Spec{Host: rc.Host, Path: rc.Path, Methods: rc.Methods}
-		rt := route{name: rc.Name, public: rc.Public(), scopes: rc.Scopes, maxBody: int64(cfg.Server.Limits.MaxBody), anyMethod: len(rc.Methods) == 0}
+		rt := route{name: rc.Name, public: rc.Public(), scopes: rc.Scopes, maxBody: int64(cfg.Server.Limits.MaxBody),
+			anyMethod: len(rc.Methods) == 0, limits: routeLimits[i]}
 		if rc.MaxBody != nil {
 			rt.maxBody = int64(*rc.MaxBody)
 		}

@@ -36,8 +36,7 @@ import (
 type EventKind string
 
 // The event kinds. Later capabilities add theirs here (and to kindSeverity
-// and docs/events.md): "rate_limited", "ban", "validation_failure",
-// "anomaly".
+// and docs/events.md): "ban", "validation_failure", "anomaly".
 const (
 	EventAuthFailure        EventKind = "auth_failure"         // 401: no valid credential
 	EventForbidden          EventKind = "forbidden"            // 403: authenticated, not allowed
@@ -45,6 +44,7 @@ const (
 	EventMalformedRequest   EventKind = "malformed_request"    // 400/414/431: target, headers or message not acceptable
 	EventBodyTooLarge       EventKind = "body_too_large"       // 413
 	EventOverloaded         EventKind = "overloaded"           // 503: max_in_flight reached
+	EventRateLimited        EventKind = "rate_limited"         // 429: a rate limit or quota
 	EventConnectionRejected EventKind = "connection_rejected"  // a connection cap closed a connection at accept
 	EventConfigReload       EventKind = "config_reload"        // a new config is running
 	EventConfigReloadFailed EventKind = "config_reload_failed" // a reload was refused; the old config keeps running
@@ -67,6 +67,7 @@ var kindSeverity = map[EventKind]string{
 	EventMalformedRequest:   SeverityInfo,
 	EventBodyTooLarge:       SeverityInfo,
 	EventOverloaded:         SeverityWarning,
+	EventRateLimited:        SeverityInfo,
 	EventConnectionRejected: SeverityWarning,
 	EventConfigReload:       SeverityInfo,
 	EventConfigReloadFailed: SeverityHigh,

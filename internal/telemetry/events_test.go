@@ -49,6 +49,7 @@ func TestEventKinds(t *testing.T) {
 		"malformed_request":    "info",
 		"body_too_large":       "info",
 		"overloaded":           "warning",
+		"rate_limited":         "info",
 		"connection_rejected":  "warning",
 		"config_reload":        "info",
 		"config_reload_failed": "high",

@@ -80,6 +80,7 @@ const (
 	RejectBodyTooLarge                   // 413 (declared Content-Length over max_body)
 	RejectOverloaded                     // 503: max_in_flight reached, or no config
 	RejectForbiddenScope                 // 403: authenticated, scopes missing
+	RejectRateLimited                    // 429: a rate limit or quota
 	numRejects
 )
 
@@ -92,6 +93,7 @@ var rejectNames = [numRejects]string{
 	RejectBodyTooLarge:     "body_too_large",
 	RejectOverloaded:       "overloaded",
 	RejectForbiddenScope:   "forbidden_scope",
+	RejectRateLimited:      "rate_limited",
 }
 
 func (r Reject) String() string { return rejectNames[r] }
