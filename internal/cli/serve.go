@@ -146,7 +146,7 @@ loop:
 	sctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
 	if err := rt.Shutdown(sctx); err != nil {
-		logger.Warn("drain timed out; remaining connections closed", "err", err.Error())
+		logger.Warn("shutdown not clean (drain timed out, or state not saved)", "err", err.Error())
 	}
 	logger.Info("stopped")
 	return code

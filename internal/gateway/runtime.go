@@ -15,6 +15,7 @@ import (
 	"github.com/breakwater/breakwater/internal/admin"
 	"github.com/breakwater/breakwater/internal/config"
 	"github.com/breakwater/breakwater/internal/edge"
+	"github.com/breakwater/breakwater/internal/ratelimit"
 	"github.com/breakwater/breakwater/internal/telemetry"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -50,6 +51,12 @@ type Runtime struct {
 	registry *prometheus.Registry
 	metrics  *telemetry.Metrics
 
+	// The embedded rate-limit store, saved to dataDir periodically and at
+	// shutdown; stopSaving ends the periodic saves.
+	limiter    *ratelimit.Memory
+	dataDir    string
+	stopSaving context.CancelFunc
+
 	servers []*http.Server
 	conns   []net.Listener
 	capped  []*edge.LimitedListener // connection caps, updated on reload
@@ -71,11 +78,14 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Runtime, err 
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	events := telemetry.NewEvents(telemetry.EventsOptions{Logger: o.Logger})
-	gw, err := New(ctx, cfg, Deps{Logger: o.Logger, Access: o.Access, Metrics: metrics, Events: events})
+	limiter := ratelimit.NewMemory(ratelimit.MemoryOptions{})
+	restoreLimiter(limiter, cfg.Server.DataDir, time.Now(), o.Logger)
+	gw, err := New(ctx, cfg, Deps{Logger: o.Logger, Access: o.Access, Metrics: metrics, Events: events, Limiter: limiter})
 	if err != nil {
 		return nil, err
 	}
-	rt := &Runtime{gw: gw, certs: certs, o: o, errs: make(chan error, 3), registry: reg, metrics: metrics}
+	rt := &Runtime{gw: gw, certs: certs, o: o, errs: make(chan error, 3), registry: reg, metrics: metrics,
+		limiter: limiter, dataDir: cfg.Server.DataDir}
 	defer func() {
 		if err != nil {
 			rt.closeNow()
@@ -144,6 +154,9 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Runtime, err 
 		}
 		rt.serve(srv, l)
 	}
+	saveCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	rt.stopSaving = stop
+	go saveLimiterEvery(saveCtx, limiter, rt.dataDir, stateSaveInterval, o.Logger)
 	rt.ready.Store(true)
 	return rt, nil
 }
@@ -246,6 +259,13 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 	}
 	wg.Wait()
 	rt.gw.Close()
+	if rt.stopSaving != nil {
+		rt.stopSaving()
+		if err := saveLimiter(rt.limiter, rt.dataDir, time.Now()); err != nil {
+			rt.o.Logger.Error("rate limit state not saved", "err", err.Error())
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
