@@ -6,29 +6,12 @@ import (
 	"testing"
 )
 
-const rateLimitConfig = `version: 1
-server:
-  https: "{{.HTTPS}}"
-  admin: "{{.Admin}}"
-  data_dir: "{{.Data}}"
-  shutdown_timeout: 5s
-tls:
-  self_signed: true
-admin:
-  token_hash: "{{.AdminHash}}"
-authenticators:
-  keys: { type: api_key, header: X-API-Key }
-consumers:
-  - id: reader
-    scopes: [read]
-    credentials:
-      - api_key: "{{.ReaderHash}}"
+// rateLimitConfig is headerSection with a daily quota on the reader, and a
+// public route limited per client address.
+var rateLimitConfig = strings.Replace(headerSection, `      - api_key: "{{.ReaderHash}}"
+`, `      - api_key: "{{.ReaderHash}}"
     rate_limits: ["3/d"]
-  - id: writer
-    scopes: [read, write]
-    credentials:
-      - api_key: "{{.WriterHash}}"
-routes:
+`, 1) + `routes:
   - name: public
     path: /public/**
     upstream: { targets: ["{{.Up}}"], timeout: 5s }
