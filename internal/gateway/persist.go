@@ -93,4 +93,3 @@ func saveLimiterEvery(ctx context.Context, m *ratelimit.Memory, dataDir string, 
 		}
 	}
 }
-
