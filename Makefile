@@ -21,10 +21,12 @@ build:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
 
-# Short fuzzing sessions of every parser that sees client input.
+# Short fuzzing sessions of the parsers that see client input (and of the config loader and limiter).
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzCanonical -fuzztime 30s ./internal/pathcanon/
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/config/
+	$(GO) test -run '^$$' -fuzz FuzzMatch -fuzztime 30s ./internal/router/
+	$(GO) test -run '^$$' -fuzz FuzzDecide -fuzztime 30s ./internal/ratelimit/
 
 clean:
 	rm -rf bin
