@@ -178,8 +178,24 @@ func TestDemo(t *testing.T) {
 			if status != 400 {
 				fail("want 400, got %d", status)
 			}
+		case strings.Contains(com, "rate limits"):
+			seen["ratelimit"] = true
+			low := strings.ToLower(outp)
+			if !strings.Contains(low, `ratelimit-policy: "route:consumer";q=20;w=60`) || !strings.Contains(low, `ratelimit: "route:consumer";r=`) {
+				fail("want the RateLimit-Policy and RateLimit headers of the route's consumer limit")
+			}
 		case strings.Contains(com, "admin listener"):
 			switch {
+			case strings.Contains(c.line, "/metrics"):
+				seen["metrics"] = true
+				if !strings.Contains(outp, `breakwater_requests_total{code_class="2xx",method="GET",route="orders-read"}`) {
+					fail("want the request counters of the demo's routes")
+				}
+			case strings.Contains(c.line, "/admin/events"):
+				seen["events"] = true
+				if !json.Valid([]byte(outp)) || !strings.Contains(outp, `"auth_failure"`) {
+					fail("want the security events as JSON, with the demo's failed authentications")
+				}
 			case strings.Contains(c.line, "/readyz"):
 				seen["readyz"] = true
 				if !strings.Contains(outp, "ready") {
@@ -197,7 +213,7 @@ func TestDemo(t *testing.T) {
 			fail("a command under a comment this test does not know; teach the test what it should do")
 		}
 	}
-	for _, k := range []string{"public", "401", "read", "write", "crash", "ambiguous", "readyz", "config"} {
+	for _, k := range []string{"public", "401", "read", "write", "crash", "ratelimit", "ambiguous", "readyz", "config", "metrics", "events"} {
 		if !seen[k] {
 			t.Errorf("the demo printed no %q command", k)
 		}

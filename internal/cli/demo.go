@@ -123,12 +123,17 @@ Try it (copy and paste):
   # the backend leaks a stack trace on this one; the gateway masks it
   curl --cacert %[3]s -i -H 'X-API-Key: %[4]s' %[1]s/v1/orders/crash
 
+  # rate limits: RateLimit headers on every answer of a limited route (20 per minute here; 429 + Retry-After beyond)
+  curl --cacert %[3]s -si -H 'X-API-Key: %[4]s' %[1]s/v1/orders/ord-2 | grep -i '^ratelimit'
+
   # an ambiguous path is refused before routing
   curl --cacert %[3]s -i --path-as-is '%[1]s/v1/orders/..%%2f..%%2fadmin'
 
   # admin listener: health is open, the rest needs the admin token
   curl http://%[2]s/readyz
   curl -H 'Authorization: Bearer %[6]s' http://%[2]s/admin/config
+  curl -sH 'Authorization: Bearer %[6]s' http://%[2]s/metrics | grep '^breakwater_requests_total'
+  curl -H 'Authorization: Bearer %[6]s' 'http://%[2]s/admin/events?limit=5'
 
 Press Ctrl-C to stop.
 
