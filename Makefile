@@ -1,4 +1,4 @@
-# The one test command: make test (vet, gofmt, unit + fuzz seeds + end-to-end, all with -race).
+# The one test command: make test (vet, staticcheck, gofmt, unit + fuzz seeds + end-to-end, all with -race).
 GO ?= go
 PKGS := ./...
 
@@ -6,8 +6,11 @@ PKGS := ./...
 
 test: lint unit
 
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
 lint:
 	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) -checks all,-ST1000,-ST1003,-ST1020,-ST1021,-ST1022 $(PKGS)
 	@out="$$(gofmt -l .)"; \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 
@@ -163,5 +162,3 @@ func (s *snapshot) close() {
 		}
 	}
 }
-
-var errNoConfig = errors.New("no configuration loaded")

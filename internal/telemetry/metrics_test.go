@@ -142,10 +142,11 @@ breakwater_auth_failures_total{authenticator="keys",reason="unknown_key",route="
 // series.
 func TestRouteReuse(t *testing.T) {
 	m, _ := newMetrics(t)
-	if m.Route("a") != m.Route("a") || m.Route("a") == m.Route("b") {
+	first, again, other := m.Route("a"), m.Route("a"), m.Route("b")
+	if first != again || first == other {
 		t.Fatal("Route must return one *Route per name")
 	}
-	if m.Route("a").AuthFailures("k") != m.Route("a").AuthFailures("k") {
+	if f1, f2 := first.AuthFailures("k"), again.AuthFailures("k"); f1 != f2 {
 		t.Fatal("AuthFailures must return one value per name")
 	}
 }
