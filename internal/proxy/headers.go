@@ -225,6 +225,7 @@ func (u *Upstream) modifyResponse(res *http.Response) error {
 		return nil
 	}
 	u.responseHeaders(x.w, res.Header, x.st)
+	u.rewriteLocations(res.Header, res.Request.Header.Get("X-Forwarded-Host"))
 	switch {
 	case u.mask && res.StatusCode >= 500:
 		u.maskBody(res, x.st)
