@@ -233,11 +233,6 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt := &s.routes[m.Route]
 	st.Route, st.Params = rt.name, m.Params
 	x.metrics = rt.metrics
-	if rt.anyMethod && (r.Method == http.MethodTrace || r.Method == http.MethodConnect) {
-		h.Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
-		g.refuse(rec, r, st, http.StatusMethodNotAllowed, telemetry.RejectMethodNotAllowed, "method not allowed")
-		return
-	}
 
 	// Authenticate: the first authenticator that finds its credential decides.
 	if !rt.public {

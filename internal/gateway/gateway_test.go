@@ -88,6 +88,7 @@ func TestRequestPath(t *testing.T) {
 		{name: "climb above root", method: "GET", target: "/public/../../etc", want: 400},
 		{name: "no route", method: "GET", target: "/nowhere", want: 404},
 		{name: "wrong method", method: "DELETE", target: "/items/1", want: 405},
+		{name: "TRACE needs listing", method: "TRACE", target: "/public/a", want: 405},
 		{name: "no key", method: "GET", target: "/items/1", want: 401},
 		{name: "wrong key", method: "GET", target: "/items/1", key: "bw_nope", want: 401},
 		{name: "authenticated", method: "GET", target: "/items/1", key: testKey, want: 200, upstreamPath: "/items/1", consumer: "acme"},

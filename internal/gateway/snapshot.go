@@ -37,10 +37,7 @@ type route struct {
 	auth      []authn.Authenticator
 	authNames []string
 	limits    []routeLimit // routes[].rate_limits
-	// anyMethod: the route lists no methods. It still refuses TRACE and
-	// CONNECT, which a route must list to receive (cross-site tracing).
-	anyMethod bool
-	challenge string // WWW-Authenticate of the route: the same for every failure
+	challenge string       // WWW-Authenticate of the route: the same for every failure
 	scopes    []string
 	maxBody   int64
 	upstream  *proxy.Upstream
@@ -93,7 +90,7 @@ func build(cfg *config.Config, logger *slog.Logger, m *telemetry.Metrics) (*snap
 		rc := &cfg.Routes[i]
 		specs[i] = router.Spec{Host: rc.Host, Path: rc.Path, Methods: rc.Methods}
 		rt := route{name: rc.Name, public: rc.Public(), scopes: rc.Scopes, maxBody: int64(cfg.Server.Limits.MaxBody),
-			anyMethod: len(rc.Methods) == 0, limits: routeLimits[i]}
+			limits: routeLimits[i]}
 		if rc.MaxBody != nil {
 			rt.maxBody = int64(*rc.MaxBody)
 		}

@@ -35,8 +35,9 @@
 // # Methods
 //
 // Spec.Methods lists the methods a route accepts (upper-cased by New); an
-// empty list accepts every method. A route that accepts GET also accepts
-// HEAD. The method is part of the match: a request goes to the most
+// empty list accepts every method except TRACE and CONNECT (which reflect or
+// tunnel what they receive: a route must list them to get them). A route
+// that accepts GET also accepts HEAD. The method is part of the match: a request goes to the most
 // specific route that accepts its method. When routes match the host and
 // the path but none accepts the method, Match answers 405 and Allow lists
 // the union of the methods of those routes (with HEAD wherever GET is), in

@@ -80,13 +80,8 @@ func (rt *Router) pick(ids []int, method string, union *uint64) int {
 	implied := -1
 	for _, id := range ids {
 		r := &rt.routes[id]
-		if r.methods == nil {
+		if r.accepts(method) {
 			return id
-		}
-		for _, m := range r.methods {
-			if m == method {
-				return id
-			}
 		}
 		if implied < 0 && r.get && method == "HEAD" {
 			implied = id

@@ -18,7 +18,7 @@ const maxTableMethods = 10
 const maxMethodLen = 32
 
 // normMethods upper-cases, checks and de-duplicates a route's methods. It
-// returns nil for an empty list, which means every method.
+// returns nil for an empty list: every method but TRACE and CONNECT.
 func normMethods(ms []string) ([]string, string) {
 	if len(ms) == 0 {
 		return nil, ""

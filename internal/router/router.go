@@ -23,7 +23,7 @@ type Router struct {
 // route is a compiled Spec.
 type route struct {
 	segs    []segment
-	methods []string // nil: every method
+	methods []string // nil: every method but TRACE and CONNECT
 	get     bool     // lists GET, so accepts HEAD
 	params  bool     // has {param} segments
 	mask    uint64   // methods accepted, for Allow (HEAD included with GET)
@@ -66,7 +66,11 @@ func New(specs []Spec) (*Router, error) {
 		for _, sg := range segs {
 			r.params = r.params || sg.kind == param
 		}
-		for _, m := range methods {
+		accepted := methods
+		if methods == nil {
+			accepted = commonMethods() // for the Allow of a 405 to TRACE or CONNECT
+		}
+		for _, m := range accepted {
 			if !slices.Contains(rt.methods, m) {
 				rt.methods = append(rt.methods, m)
 			}
@@ -149,11 +153,11 @@ func (rt *Router) root(kind hostKind, key string) *node {
 	return n
 }
 
-// maskOf returns the Allow bits of a route (0 when it accepts every method).
+// maskOf returns the Allow bits of a route.
 func (rt *Router) maskOf(r *route) uint64 {
 	var mask uint64
 	for i, m := range rt.methods {
-		if slices.Contains(r.methods, m) || (m == "HEAD" && r.get) {
+		if r.accepts(m) || (m == "HEAD" && r.get) {
 			mask |= 1 << i
 		}
 	}
@@ -180,21 +184,35 @@ func (rt *Router) precomputeAllows(n *node) {
 	}
 }
 
-// overlap reports a method that both routes list (HEAD through GET does not
-// count: a route that lists HEAD beats one that has it through GET).
+// overlap reports a method that both routes accept (HEAD through GET does
+// not count: a route that lists HEAD beats one that has it through GET).
 func overlap(a, b *route) (string, bool) {
-	switch {
-	case a.methods == nil && b.methods == nil:
+	if a.methods == nil && b.methods == nil {
 		return "*", true
-	case a.methods == nil:
-		return b.methods[0], true
-	case b.methods == nil:
-		return a.methods[0], true
+	}
+	if a.methods == nil {
+		a, b = b, a
 	}
 	for _, m := range a.methods {
-		if slices.Contains(b.methods, m) {
+		if b.accepts(m) {
 			return m, true
 		}
 	}
 	return "", false
+}
+
+// accepts reports whether the route accepts method m (HEAD through GET
+// aside). A route without methods accepts every method but TRACE and
+// CONNECT, which reflect or tunnel what they receive: a route must list
+// them to get them.
+func (r *route) accepts(m string) bool {
+	if r.methods == nil {
+		return m != "TRACE" && m != "CONNECT"
+	}
+	return slices.Contains(r.methods, m)
+}
+
+// commonMethods are the methods a route without methods shows in Allow.
+func commonMethods() []string {
+	return []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 }

@@ -489,3 +489,34 @@ func TestAllowManyMethods(t *testing.T) {
 		{path: "/b", method: "PUT", status: 405, allow: "X0, X1, X10, X11, X2, X3, X4, X5, X6, X7, X8, X9"},
 	})
 }
+
+func TestNoMethodsRefusesTraceAndConnect(t *testing.T) {
+	rt, err := New([]Spec{
+		{Path: "/a/**"},
+		{Path: "/b/**"},
+		{Path: "/b/**", Methods: []string{"TRACE"}}, // no conflict: /b/** without methods does not take TRACE
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		method, path  string
+		route, status int
+		allow         string
+	}{
+		{"GET", "/a/x", 0, 0, ""},
+		{"PURGE", "/a/x", 0, 0, ""},
+		{"TRACE", "/a/x", -1, 405, "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"},
+		{"CONNECT", "/a/x", -1, 405, "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"},
+		{"TRACE", "/b/x", 2, 0, ""},
+		{"DELETE", "/b/x", 1, 0, ""},
+	} {
+		res := rt.Match("h", tc.path, tc.method, nil)
+		if res.Route != tc.route || res.Status != tc.status || res.Allow != tc.allow {
+			t.Errorf("%s %s: %+v, want route %d status %d allow %q", tc.method, tc.path, res, tc.route, tc.status, tc.allow)
+		}
+	}
+	if _, err := New([]Spec{{Path: "/c"}, {Path: "/c", Methods: []string{"TRACE", "GET"}}}); err == nil {
+		t.Error("GET on both routes must conflict")
+	}
+}

@@ -10,7 +10,7 @@ import (
 type Spec struct {
 	Host    string   // optional: "api.example.com", "*.example.com", "[::1]"
 	Path    string   // template: "/v1/orders/{id}", "/static/**"
-	Methods []string // empty: every method
+	Methods []string // empty: every method but TRACE and CONNECT
 }
 
 // Result is the outcome of Match.
