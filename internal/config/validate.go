@@ -23,6 +23,7 @@ func Validate(c *Config) Errors {
 	v.tokenEndpoint()
 	v.consumers()
 	v.routes()
+	v.routeMatching()
 	v.docs()
 	v.cors()
 	v.unavailable()

@@ -6,11 +6,12 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/breakwater/breakwater/internal/router"
 )
 
 func (v *validator) routes() {
 	names := map[string]int{}
-	seen := map[string][]int{} // host + path shape → routes
 	for i := range v.c.Routes {
 		r := &v.c.Routes[i]
 		p := fmt.Sprintf("routes[%d]", i)
@@ -26,28 +27,10 @@ func (v *validator) routes() {
 				names[r.Name] = i
 			}
 		}
-		if r.Host != "" && !isHostPattern(r.Host) {
-			v.errf(p+".host", `%q is not a host name (without port; "*.example.com" matches subdomains)`, truncate(r.Host))
-		}
-		pathOK := false
 		if r.Path == "" {
 			v.errf(p+".path", `required; such as "/v1/orders/{id}" or "/v1/**"`)
-		} else if err := checkPathTemplate(r.Path); err != nil {
-			v.errf(p+".path", "%s", err)
-		} else {
-			pathOK = true
 		}
-		methodsOK := v.methods(p+".methods", r.Methods)
-		if pathOK && methodsOK {
-			key := strings.ToLower(r.Host) + " " + pathShape(r.Path)
-			for _, j := range seen[key] {
-				if m, overlap := methodsOverlap(r.Methods, v.c.Routes[j].Methods); overlap {
-					v.errf(p+".path", "routes[%d] (%q) already matches the same host, path and method %s", j, v.c.Routes[j].Name, m)
-					break
-				}
-			}
-			seen[key] = append(seen[key], i)
-		}
+		v.methods(p+".methods", r.Methods)
 		v.upstream(p+".upstream", &r.Upstream)
 		v.routeAuth(p, r)
 		v.scopes(p+".scopes", r.Scopes)
@@ -74,6 +57,47 @@ func (v *validator) routes() {
 			}
 		}
 	}
+}
+
+// routeMatching checks hosts, path templates and conflicts between routes
+// with the router the gateway will build from them, so that what validates
+// is exactly what serves.
+func (v *validator) routeMatching() {
+	specs := make([]router.Spec, len(v.c.Routes))
+	for i, r := range v.c.Routes {
+		specs[i] = router.Spec{Host: r.Host, Path: r.Path, Methods: r.Methods}
+	}
+	_, err := router.New(specs)
+	for _, e := range flattenErrors(err) {
+		var se *router.SpecError
+		var ce *router.ConflictError
+		switch {
+		case errors.As(e, &se):
+			p := fmt.Sprintf("routes[%d]", se.Route)
+			if se.Field == "methods" || (se.Field == "path" && v.c.Routes[se.Route].Path == "") {
+				continue // reported per element, or as required, by routes
+			}
+			v.errf(p+"."+se.Field, "%s", se.Msg)
+		case errors.As(e, &ce):
+			m := ce.Method
+			if m == "*" {
+				m = "(any)"
+			}
+			v.errf(fmt.Sprintf("routes[%d].path", ce.Route), "routes[%d] (%q) already matches the same host, path and method %s",
+				ce.Other, v.c.Routes[ce.Other].Name, m)
+		}
+	}
+}
+
+// flattenErrors returns the errors joined in err (err itself if it joins none).
+func flattenErrors(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // routeAuth checks that a route says how it authenticates.
@@ -116,9 +140,8 @@ func (v *validator) authNames(ap string, names Strings, allowNone bool) {
 	}
 }
 
-// methods checks a route's methods; it reports whether they are valid.
-func (v *validator) methods(path string, methods []string) bool {
-	ok := true
+// methods checks a route's methods element by element.
+func (v *validator) methods(path string, methods []string) {
 	seen := map[string]bool{}
 	for i, m := range methods {
 		mp := fmt.Sprintf("%s[%d]", path, i)
@@ -131,110 +154,8 @@ func (v *validator) methods(path string, methods []string) bool {
 			v.errf(mp, "%q is listed twice", m)
 		default:
 			seen[m] = true
-			continue
-		}
-		ok = false
-	}
-	return ok
-}
-
-// methodsOverlap returns a method both lists match; an empty list matches
-// every method.
-func methodsOverlap(a, b []string) (string, bool) {
-	switch {
-	case len(a) == 0 && len(b) == 0:
-		return "(any)", true
-	case len(a) == 0:
-		return b[0], true
-	case len(b) == 0:
-		return a[0], true
-	}
-	for _, m := range a {
-		if slices.Contains(b, m) {
-			return m, true
 		}
 	}
-	return "", false
-}
-
-// isHostPattern accepts a host name, optionally with a "*." wildcard
-// label in front, or an IP address.
-func isHostPattern(h string) bool {
-	return isHostname(strings.TrimPrefix(h, "*.")) || checkIPOrCIDR(h) == nil && !strings.Contains(h, "/")
-}
-
-// checkPathTemplate checks a route path: it starts with "/", has no empty
-// (except a trailing one), "." or ".." segments, no percent-encoding,
-// templates "{name}" only as whole segments, and "**" only as the last one.
-func checkPathTemplate(p string) error {
-	if !strings.HasPrefix(p, "/") {
-		return errors.New(`must start with "/"`)
-	}
-	segs := strings.Split(p[1:], "/")
-	params := map[string]bool{}
-	for i, seg := range segs {
-		last := i == len(segs)-1
-		switch {
-		case seg == "" && !last:
-			return errors.New(`has an empty segment ("//"); requests are matched after duplicate slashes are merged`)
-		case seg == "." || seg == "..":
-			return fmt.Errorf("has a %q segment; requests are matched after dot segments are resolved", seg)
-		case seg == "**":
-			if !last {
-				return errors.New(`"**" matches the rest of the path, so it must be the last segment`)
-			}
-		case strings.ContainsAny(seg, "{}"):
-			name, ok := strings.CutPrefix(seg, "{")
-			name, ok2 := strings.CutSuffix(name, "}")
-			if !ok || !ok2 || !isParamName(name) {
-				return fmt.Errorf(`segment %q: a template is a whole segment "{name}", name made of letters, digits and "_"`, truncate(seg))
-			}
-			if params[name] {
-				return fmt.Errorf("template {%s} appears twice", name)
-			}
-			params[name] = true
-		case strings.Contains(seg, "*"):
-			return errors.New(`"*" is allowed only as "**", the whole last segment`)
-		default:
-			for j := range len(seg) {
-				if c := seg[j]; !isPathChar(c) {
-					return fmt.Errorf("character %q is not allowed in a route path; write the path decoded, with letters, digits and -._~!$&'()+,=:@", string(rune(c)))
-				}
-			}
-		}
-	}
-	return nil
-}
-
-// isPathChar reports whether c may appear literally in a canonical path
-// segment: RFC 3986 pchar without "%" and ";" (both are decoded or removed
-// before matching).
-func isPathChar(c byte) bool {
-	return isAlnum(c) || strings.IndexByte("-._~!$&'()*+,=:@", c) >= 0
-}
-
-func isParamName(s string) bool {
-	if s == "" || isDigit(s[0]) {
-		return false
-	}
-	for i := range len(s) {
-		if c := s[i]; !isAlnum(c) && c != '_' {
-			return false
-		}
-	}
-	return true
-}
-
-// pathShape replaces template names by "{}" so that paths matching the same
-// requests compare equal.
-func pathShape(p string) string {
-	segs := strings.Split(p, "/")
-	for i, s := range segs {
-		if strings.HasPrefix(s, "{") {
-			segs[i] = "{}"
-		}
-	}
-	return strings.Join(segs, "/")
 }
 
 func (v *validator) upstream(up string, u *Upstream) {
@@ -302,7 +223,7 @@ func (v *validator) docs() {
 	}
 	if d.Path == "" {
 		v.errf("docs.path", `required; such as "/docs"`)
-	} else if err := checkPathTemplate(d.Path); err != nil || strings.ContainsAny(d.Path, "{*") {
+	} else if _, err := router.New([]router.Spec{{Path: d.Path}}); err != nil || strings.ContainsAny(d.Path, "{*") {
 		v.errf("docs.path", `must be a plain path such as "/docs"`)
 	}
 	if len(d.Auth) == 0 {

@@ -10,10 +10,11 @@ import (
 	"time"
 
 	"github.com/breakwater/breakwater/internal/authn"
+	"github.com/breakwater/breakwater/internal/router"
 )
 
 // Param is one path parameter captured by a route template.
-type Param struct{ Name, Value string }
+type Param = router.Param
 
 // State is the request-scoped record. Fields are filled in request-path
 // order; a middleware only reads fields set by those before it.

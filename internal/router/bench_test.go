@@ -3,8 +3,6 @@ package router
 import (
 	"fmt"
 	"testing"
-
-	"github.com/breakwater/breakwater/internal/reqctx"
 )
 
 // benchSpecs returns 50 routes of the kind a gateway config holds.
@@ -56,7 +54,7 @@ func BenchmarkMatch(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	params := make([]reqctx.Param, 0, 4)
+	params := make([]Param, 0, 4)
 	for _, c := range benchRequests() {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()

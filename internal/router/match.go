@@ -3,8 +3,6 @@ package router
 import (
 	"bytes"
 	"strings"
-
-	"github.com/breakwater/breakwater/internal/reqctx"
 )
 
 // Match returns the route for a request. host is the request's Host (any
@@ -12,7 +10,7 @@ import (
 // pathcanon.Canonical, which Match never decodes; params is a slice the
 // route's parameters are appended to (pass one with spare capacity, e.g.
 // st.Params[:0], and Match does not allocate). A nil Router matches nothing.
-func (rt *Router) Match(host, path, method string, params []reqctx.Param) Result {
+func (rt *Router) Match(host, path, method string, params []Param) Result {
 	if rt == nil || path == "" || path[0] != '/' {
 		return Result{Route: -1, Params: params, Status: 404}
 	}
@@ -92,7 +90,7 @@ func (rt *Router) pick(ids []int, method string, union *uint64) int {
 }
 
 // result builds the Result for route id, appending its parameters.
-func (rt *Router) result(id int, path string, params []reqctx.Param) Result {
+func (rt *Router) result(id int, path string, params []Param) Result {
 	r := &rt.routes[id]
 	if r.params {
 		rest := path[1:]
@@ -102,7 +100,7 @@ func (rt *Router) result(id int, path string, params []reqctx.Param) Result {
 			}
 			seg, after, _ := cut(rest)
 			if s.kind == param {
-				params = append(params, reqctx.Param{Name: s.text, Value: seg})
+				params = append(params, Param{Name: s.text, Value: seg})
 			}
 			rest = after
 		}

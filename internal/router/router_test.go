@@ -6,22 +6,20 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/breakwater/breakwater/internal/reqctx"
 )
 
 type matchCase struct {
 	host, path, method string
-	route              int            // expected route id; -1 for 404/405
-	params             []reqctx.Param // expected params (nil: none)
+	route              int     // expected route id; -1 for 404/405
+	params             []Param // expected params (nil: none)
 	status             int
 	allow              string
 }
 
-func p(kv ...string) []reqctx.Param {
-	var ps []reqctx.Param
+func p(kv ...string) []Param {
+	var ps []Param
 	for i := 0; i+1 < len(kv); i += 2 {
-		ps = append(ps, reqctx.Param{Name: kv[i], Value: kv[i+1]})
+		ps = append(ps, Param{Name: kv[i], Value: kv[i+1]})
 	}
 	return ps
 }
@@ -231,8 +229,8 @@ func TestUnicodeParams(t *testing.T) {
 
 func TestParamsAppend(t *testing.T) {
 	rt := mustNew(t, []Spec{{Path: "/a/{x}/{y}"}})
-	buf := make([]reqctx.Param, 1, 8)
-	buf[0] = reqctx.Param{Name: "keep", Value: "me"}
+	buf := make([]Param, 1, 8)
+	buf[0] = Param{Name: "keep", Value: "me"}
 	got := rt.Match("", "/a/1/2", "GET", buf)
 	want := p("keep", "me", "x", "1", "y", "2")
 	if !reflect.DeepEqual(got.Params, want) || &got.Params[0] != &buf[0] {
@@ -416,7 +414,7 @@ func TestTooManyMethods(t *testing.T) {
 
 func TestMatchAllocs(t *testing.T) {
 	rt := mustNew(t, benchSpecs())
-	buf := make([]reqctx.Param, 0, 4)
+	buf := make([]Param, 0, 4)
 	for _, c := range benchRequests() {
 		if n := testing.AllocsPerRun(100, func() { rt.Match(c.host, c.path, c.method, buf[:0]) }); n != 0 {
 			t.Errorf("Match(%q, %q, %q) allocates %v times", c.host, c.path, c.method, n)

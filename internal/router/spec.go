@@ -2,8 +2,6 @@ package router
 
 import (
 	"fmt"
-
-	"github.com/breakwater/breakwater/internal/reqctx"
 )
 
 // Spec describes one route. Its index in the slice given to New is its id.
@@ -13,13 +11,16 @@ type Spec struct {
 	Methods []string // empty: every method but TRACE and CONNECT
 }
 
+// Param is one path parameter captured by a template.
+type Param struct{ Name, Value string }
+
 // Result is the outcome of Match.
 type Result struct {
 	// Route is the id of the matched route, or -1 when Status is not 0.
 	Route int
 	// Params is the params slice given to Match with the route's
 	// parameters appended, in template order.
-	Params []reqctx.Param
+	Params []Param
 	// Status is 0 when a route matched, 404 when no route matches the host
 	// and path, 405 when routes match them but none accepts the method.
 	Status int
