@@ -300,6 +300,17 @@ type Rate struct {
 	Text  string // as written
 }
 
+// QuotaPeriod is the shortest period of a quota: a rate over an hour or more
+// counts requests per aligned window (and takes no burst); a shorter one is
+// a token bucket. See docs/rate-limits.md.
+const QuotaPeriod = time.Hour
+
+// IsQuota reports whether r is a quota rather than a rate.
+func (r Rate) IsQuota() bool { return r.Per >= QuotaPeriod }
+
+// MaxRateLimits bounds the rate_limits of one consumer or one route.
+const MaxRateLimits = 8
+
 // Strings is a list that may also be written as a single scalar:
 // "auth: none" and "auth: [keys, own]".
 type Strings []string

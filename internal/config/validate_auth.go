@@ -196,6 +196,24 @@ func (v *validator) consumers() {
 			cp := fmt.Sprintf("%s.credentials[%d]", p, j)
 			v.credential(cp, cr, keys, clients, keyIDs)
 		}
+		v.rateLimitCount(p+".rate_limits", len(c.RateLimits))
+		for j, r := range c.RateLimits {
+			v.rate(v.elemPath(p+".rate_limits", j), r)
+		}
+	}
+}
+
+// rateLimitCount bounds a list of rate limits.
+func (v *validator) rateLimitCount(path string, n int) {
+	if n > MaxRateLimits {
+		v.errf(path, "%d limits; at most %d — a request is charged against every one", n, MaxRateLimits)
+	}
+}
+
+// rate checks what the parser cannot: a burst belongs to rates, not quotas.
+func (v *validator) rate(path string, r Rate) {
+	if r.IsQuota() && r.Burst > 0 {
+		v.errf(path, "%q: a burst applies to rates with a period under an hour; a quota counts requests per window — remove the burst", r.Text)
 	}
 }
 

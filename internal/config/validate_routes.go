@@ -37,6 +37,7 @@ func (v *validator) routes() {
 		if r.MaxBody != nil && (v.written(p+".max_body") || v.c.Positions == nil) {
 			v.positive(p+".max_body", int64(*r.MaxBody))
 		}
+		v.rateLimitCount(p+".rate_limits", len(r.RateLimits))
 		for j, rl := range r.RateLimits {
 			rp := fmt.Sprintf("%s.rate_limits[%d]", p, j)
 			switch {
@@ -47,6 +48,8 @@ func (v *validator) routes() {
 			}
 			if rl.Limit.N <= 0 {
 				v.errf(rp+".limit", `required; a rate such as "10/s burst 20"`)
+			} else {
+				v.rate(rp+".limit", rl.Limit)
 			}
 		}
 		if o := r.OpenAPI; o != nil {

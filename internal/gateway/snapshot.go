@@ -9,7 +9,6 @@ import (
 	"github.com/breakwater/breakwater/internal/config"
 	"github.com/breakwater/breakwater/internal/edge"
 	"github.com/breakwater/breakwater/internal/proxy"
-	"github.com/breakwater/breakwater/internal/ratelimit"
 	"github.com/breakwater/breakwater/internal/router"
 	"github.com/breakwater/breakwater/internal/telemetry"
 )
@@ -27,7 +26,7 @@ type snapshot struct {
 	maxURI      int
 	cancel      context.CancelFunc // stops the upstreams' health checks
 
-	consumerLimits map[string][]ratelimit.Limit // consumers[].rate_limits by consumer id
+	consumerLimits map[string]*limitSet // consumers[].rate_limits by consumer id
 }
 
 // route is one compiled config route.
@@ -36,7 +35,7 @@ type route struct {
 	public    bool
 	auth      []authn.Authenticator
 	authNames []string
-	limits    []routeLimit // routes[].rate_limits
+	limits    *limitSet // routes[].rate_limits; nil for none
 	challenge string       // WWW-Authenticate of the route: the same for every failure
 	scopes    []string
 	maxBody   int64

@@ -42,7 +42,7 @@ type outcome struct {
 // state) at time now, without changing anything. It is the reference
 // arithmetic that every store implements.
 func decide(r *config.Rate, st state, found bool, now int64) outcome {
-	if r.Per >= QuotaPeriod {
+	if r.IsQuota() {
 		return decideQuota(r, st, found, now)
 	}
 	return decideGCRA(r, st, found, now)

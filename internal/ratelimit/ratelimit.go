@@ -78,7 +78,7 @@ import (
 
 // QuotaPeriod is the shortest period enforced as a quota over aligned
 // windows; shorter periods are GCRA rates.
-const QuotaPeriod = time.Hour
+const QuotaPeriod = config.QuotaPeriod
 
 // Limit is one rate limit or quota as configured.
 type Limit struct {
@@ -89,10 +89,6 @@ type Limit struct {
 	// enforced.
 	Rate config.Rate
 }
-
-// IsQuota reports whether the limit is enforced as a quota over aligned
-// windows rather than as a GCRA rate.
-func (l Limit) IsQuota() bool { return l.Rate.Per >= QuotaPeriod }
 
 // Validate reports whether the limit can be enforced: N and Per positive,
 // Burst zero or more and zero for quotas, Name non-empty printable ASCII.
@@ -124,7 +120,7 @@ func (l Limit) check() error {
 		return fmt.Errorf("ratelimit: limit %q: the period must be more than 0", l.Name)
 	case r.Burst < 0:
 		return fmt.Errorf("ratelimit: limit %q: the burst cannot be negative", l.Name)
-	case r.Burst > 0 && r.Per >= QuotaPeriod:
+	case r.Burst > 0 && r.IsQuota():
 		return fmt.Errorf("ratelimit: limit %q (%s): a burst applies only to rates with a period under %s; quotas count requests per window", l.Name, r, QuotaPeriod)
 	}
 	return nil
