@@ -36,7 +36,7 @@ type route struct {
 	auth      []authn.Authenticator
 	authNames []string
 	limits    *limitSet // routes[].rate_limits; nil for none
-	challenge string       // WWW-Authenticate of the route: the same for every failure
+	challenge string    // WWW-Authenticate of the route: the same for every failure
 	scopes    []string
 	maxBody   int64
 	upstream  *proxy.Upstream
