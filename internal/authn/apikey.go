@@ -72,32 +72,29 @@ type APIKey struct {
 	challenge string
 }
 
-// NewAPIKey builds the api_key authenticator named name.
-func NewAPIKey(name string, a config.Authenticator, ring *KeyRing) *APIKey {
-	header := a.Header
-	if header == "" {
-		header = "X-API-Key"
+// NewAPIKey builds an api_key authenticator from its config (with its
+// defaults applied: the header is X-API-Key unless only a query parameter
+// is configured).
+func NewAPIKey(a config.Authenticator, ring *KeyRing) *APIKey {
+	k := &APIKey{query: a.Query, ring: ring}
+	if a.Header != "" {
+		k.header = http.CanonicalHeaderKey(a.Header)
+		k.challenge = fmt.Sprintf(`APIKey realm="breakwater", header="%s"`, a.Header)
+	} else {
+		k.challenge = fmt.Sprintf(`APIKey realm="breakwater", query="%s"`, a.Query)
 	}
-	return &APIKey{
-		header:    http.CanonicalHeaderKey(header),
-		query:     a.Query,
-		ring:      ring,
-		challenge: fmt.Sprintf(`APIKey realm="breakwater", header="%s"`, header),
-	}
+	return k
 }
-
-// Header is the header the key is read from.
-func (a *APIKey) Header() string { return a.header }
-
-// Query is the query parameter the key may be read from ("" when none).
-func (a *APIKey) Query() string { return a.query }
 
 // Challenge implements Authenticator.
 func (a *APIKey) Challenge() string { return a.challenge }
 
 // Authenticate implements Authenticator.
 func (a *APIKey) Authenticate(r *http.Request) (*Consumer, error) {
-	vals := r.Header.Values(a.header)
+	var vals []string
+	if a.header != "" {
+		vals = r.Header.Values(a.header)
+	}
 	var key string
 	switch {
 	case len(vals) > 1:

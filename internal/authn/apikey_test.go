@@ -27,8 +27,8 @@ func ring(t *testing.T) *KeyRing {
 }
 
 func TestAPIKey(t *testing.T) {
-	a := NewAPIKey("keys", config.Authenticator{Type: "api_key", Header: "x-api-key"}, ring(t))
-	q := NewAPIKey("qkeys", config.Authenticator{Type: "api_key", Query: "api_key"}, ring(t))
+	a := NewAPIKey(config.Authenticator{Type: "api_key", Header: "x-api-key"}, ring(t))
+	q := NewAPIKey(config.Authenticator{Type: "api_key", Query: "api_key"}, ring(t))
 	for _, tc := range []struct {
 		name     string
 		auth     *APIKey
@@ -107,7 +107,7 @@ func TestHasScopes(t *testing.T) {
 func BenchmarkAPIKey(b *testing.B) {
 	d := secret.SumString("bw_alpha")
 	r, _, _ := NewKeyRing([]config.Consumer{{ID: "acme", Credentials: []config.Credential{{APIKey: &d}}}})
-	a := NewAPIKey("keys", config.Authenticator{Type: "api_key"}, r)
+	a := NewAPIKey(config.Authenticator{Type: "api_key", Header: "X-API-Key"}, r)
 	req := httptest.NewRequest("GET", "/x", nil)
 	req.Header.Set("X-API-Key", "bw_alpha")
 	b.ReportAllocs()
@@ -119,7 +119,7 @@ func BenchmarkAPIKey(b *testing.B) {
 }
 
 func TestAPIKeyStrip(t *testing.T) {
-	a := NewAPIKey("k", config.Authenticator{Type: "api_key", Query: "api_key"}, ring(t))
+	a := NewAPIKey(config.Authenticator{Type: "api_key", Header: "X-API-Key", Query: "api_key"}, ring(t))
 	r := httptest.NewRequest("GET", "/x?page=2&api_key=bw_beta&sort=asc", nil)
 	r.Header.Set("X-API-Key", "bw_alpha")
 	r.Header.Set("X-Other", "kept")

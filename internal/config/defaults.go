@@ -92,21 +92,7 @@ func Defaults(c *Config) {
 
 func routeDefaults(c *Config, i int, unset func(field string, zero bool) bool) {
 	r := &c.Routes[i]
-	u := &r.Upstream
-	setIf(unset("upstream.timeout", u.Timeout == 0), &u.Timeout, DefaultUpstreamTimeout)
-	if u.Retries == nil {
-		v := DefaultRetries
-		u.Retries = &v
-	}
-	setIf(unset("upstream.max_fails", u.MaxFails == 0), &u.MaxFails, DefaultMaxFails)
-	setIf(unset("upstream.fail_timeout", u.FailTimeout == 0), &u.FailTimeout, DefaultFailTimeout)
-	if h := u.HealthCheck; h != nil {
-		setIf(unset("upstream.health_check.path", h.Path == ""), &h.Path, DefaultHealthPath)
-		setIf(unset("upstream.health_check.interval", h.Interval == 0), &h.Interval, DefaultHealthInterval)
-		setIf(unset("upstream.health_check.timeout", h.Timeout == 0), &h.Timeout, DefaultHealthTimeout)
-		setIf(unset("upstream.health_check.healthy_threshold", h.HealthyThreshold == 0), &h.HealthyThreshold, DefaultHealthyThreshold)
-		setIf(unset("upstream.health_check.unhealthy_threshold", h.UnhealthyThreshold == 0), &h.UnhealthyThreshold, DefaultUnhealthyThreshold)
-	}
+	upstreamDefaults(&r.Upstream, func(field string, zero bool) bool { return unset("upstream."+field, zero) })
 	if r.MaskUpstreamErrors == nil {
 		v := true
 		r.MaskUpstreamErrors = &v
@@ -114,6 +100,31 @@ func routeDefaults(c *Config, i int, unset func(field string, zero bool) bool) {
 	if r.MaxBody == nil {
 		v := c.Server.Limits.MaxBody
 		r.MaxBody = &v
+	}
+}
+
+// UpstreamDefaults fills the zero fields of an upstream built in code (not
+// read from a file) with their defaults — what Defaults does for the
+// upstreams of a config. A written "max_fails: 0" (passive checks off)
+// exists only in files, so here a zero MaxFails gets the default.
+func UpstreamDefaults(u *Upstream) {
+	upstreamDefaults(u, func(_ string, zero bool) bool { return zero })
+}
+
+func upstreamDefaults(u *Upstream, unset func(field string, zero bool) bool) {
+	setIf(unset("timeout", u.Timeout == 0), &u.Timeout, DefaultUpstreamTimeout)
+	if u.Retries == nil {
+		v := DefaultRetries
+		u.Retries = &v
+	}
+	setIf(unset("max_fails", u.MaxFails == 0), &u.MaxFails, DefaultMaxFails)
+	setIf(unset("fail_timeout", u.FailTimeout == 0), &u.FailTimeout, DefaultFailTimeout)
+	if h := u.HealthCheck; h != nil {
+		setIf(unset("health_check.path", h.Path == ""), &h.Path, DefaultHealthPath)
+		setIf(unset("health_check.interval", h.Interval == 0), &h.Interval, DefaultHealthInterval)
+		setIf(unset("health_check.timeout", h.Timeout == 0), &h.Timeout, DefaultHealthTimeout)
+		setIf(unset("health_check.healthy_threshold", h.HealthyThreshold == 0), &h.HealthyThreshold, DefaultHealthyThreshold)
+		setIf(unset("health_check.unhealthy_threshold", h.UnhealthyThreshold == 0), &h.UnhealthyThreshold, DefaultUnhealthyThreshold)
 	}
 }
 

@@ -33,6 +33,9 @@ func Validate(c *Config) Errors {
 type validator struct {
 	c    *Config
 	errs *collector
+	// badMethods are the routes whose methods already have a problem
+	// reported element by element.
+	badMethods map[int]bool
 }
 
 // errf reports a problem with the value at path.

@@ -30,7 +30,12 @@ func (v *validator) routes() {
 		if r.Path == "" {
 			v.errf(p+".path", `required; such as "/v1/orders/{id}" or "/v1/**"`)
 		}
-		v.methods(p+".methods", r.Methods)
+		if !v.methods(p+".methods", r.Methods) {
+			if v.badMethods == nil {
+				v.badMethods = map[int]bool{}
+			}
+			v.badMethods[i] = true
+		}
 		v.upstream(p+".upstream", &r.Upstream)
 		v.routeAuth(p, r)
 		v.scopes(p+".scopes", r.Scopes)
@@ -66,18 +71,14 @@ func (v *validator) routes() {
 // with the router the gateway will build from them, so that what validates
 // is exactly what serves.
 func (v *validator) routeMatching() {
-	specs := make([]router.Spec, len(v.c.Routes))
-	for i, r := range v.c.Routes {
-		specs[i] = router.Spec{Host: r.Host, Path: r.Path, Methods: r.Methods}
-	}
-	_, err := router.New(specs)
+	_, err := router.New(v.c.RouterSpecs())
 	for _, e := range flattenErrors(err) {
 		var se *router.SpecError
 		var ce *router.ConflictError
 		switch {
 		case errors.As(e, &se):
 			p := fmt.Sprintf("routes[%d]", se.Route)
-			if se.Field == "methods" || (se.Field == "path" && v.c.Routes[se.Route].Path == "") {
+			if (se.Field == "methods" && v.badMethods[se.Route]) || (se.Field == "path" && v.c.Routes[se.Route].Path == "") {
 				continue // reported per element, or as required, by routes
 			}
 			v.errf(p+"."+se.Field, "%s", se.Msg)
@@ -90,6 +91,16 @@ func (v *validator) routeMatching() {
 				ce.Other, v.c.Routes[ce.Other].Name, m)
 		}
 	}
+}
+
+// RouterSpecs returns what the router needs of every route, in order: the
+// index of a spec is the index of its route.
+func (c *Config) RouterSpecs() []router.Spec {
+	specs := make([]router.Spec, len(c.Routes))
+	for i, r := range c.Routes {
+		specs[i] = router.Spec{Host: r.Host, Path: r.Path, Methods: r.Methods}
+	}
+	return specs
 }
 
 // flattenErrors returns the errors joined in err (err itself if it joins none).
@@ -143,8 +154,10 @@ func (v *validator) authNames(ap string, names Strings, allowNone bool) {
 	}
 }
 
-// methods checks a route's methods element by element.
-func (v *validator) methods(path string, methods []string) {
+// methods checks a route's methods element by element; it reports whether
+// they passed.
+func (v *validator) methods(path string, methods []string) bool {
+	ok := true
 	seen := map[string]bool{}
 	for i, m := range methods {
 		mp := fmt.Sprintf("%s[%d]", path, i)
@@ -157,8 +170,11 @@ func (v *validator) methods(path string, methods []string) {
 			v.errf(mp, "%q is listed twice", m)
 		default:
 			seen[m] = true
+			continue
 		}
+		ok = false
 	}
+	return ok
 }
 
 func (v *validator) upstream(up string, u *Upstream) {

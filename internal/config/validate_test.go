@@ -440,3 +440,9 @@ func TestDecodeErrorsSilenceValidation(t *testing.T) {
 		t.Errorf("want exactly the 2 decode errors, got:\n%v", errs)
 	}
 }
+
+// Problems only the router sees in methods are reported too.
+func TestValidateRouterMethods(t *testing.T) {
+	src := strings.Replace(validBase, "path: /v1/things/{id}", "path: /v1/things/{id}\n    methods: [\"*\"]", 1)
+	expectErrors(t, "", src, `routes[0].methods`)
+}

@@ -7,14 +7,11 @@ import (
 	"github.com/breakwater/breakwater/internal/config"
 )
 
-// DefaultHSTSMaxAge is used when tls.hsts.max_age is not set.
-const DefaultHSTSMaxAge = 365 * 24 * time.Hour
-
 // HSTS returns the Strict-Transport-Security header value for h, or "" when
 // max_age is zero (or negative): HSTS disabled. An unset max_age means the
 // default, one year.
 func HSTS(h config.HSTS) string {
-	maxAge := DefaultHSTSMaxAge
+	maxAge := config.DefaultHSTSMaxAge.D()
 	if h.MaxAge != nil {
 		maxAge = h.MaxAge.D()
 	}

@@ -2,19 +2,8 @@ package edge
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/breakwater/breakwater/internal/config"
-)
-
-// Defaults applied by ServerTimeouts to zero (or negative) limits. They are
-// the documented defaults of config.Limits, repeated here so that a server
-// built from a partial config is never left without a timeout.
-const (
-	DefaultReadHeaderTimeout = 5 * time.Second
-	DefaultReadTimeout       = 30 * time.Second
-	DefaultIdleTimeout       = 60 * time.Second
-	DefaultMaxHeaderBytes    = 16 << 10
 )
 
 // HTTP/2 settings of the HTTPS listener.
@@ -31,18 +20,19 @@ const (
 // timeouts, the header size limit, HTTP/1.1 plus HTTP/2 (over TLS only),
 // and the HTTP/2 settings.
 //
-// Zero or negative limits take the defaults above, except WriteTimeout,
+// Zero or negative limits take config's defaults (so a server built from a
+// partial config is never left without a timeout), except WriteTimeout,
 // whose zero means none (responses are bounded by the upstream timeouts).
 // HTTP/2's SETTINGS_MAX_HEADER_LIST_SIZE is derived by net/http from
 // MaxHeaderBytes, so one limit covers both protocols. An HTTP/2 peer that
 // accepts no bytes for IdleTimeout is disconnected. srv.HTTP2.CountError
 // may be set afterwards to count HTTP/2 protocol errors.
 func ServerTimeouts(srv *http.Server, l config.Limits) {
-	srv.ReadHeaderTimeout = orDefault(l.ReadHeaderTimeout.D(), DefaultReadHeaderTimeout)
-	srv.ReadTimeout = orDefault(l.ReadTimeout.D(), DefaultReadTimeout)
+	srv.ReadHeaderTimeout = orDefault(l.ReadHeaderTimeout, config.DefaultReadHeaderTimeout).D()
+	srv.ReadTimeout = orDefault(l.ReadTimeout, config.DefaultReadTimeout).D()
 	srv.WriteTimeout = max(l.WriteTimeout.D(), 0)
-	srv.IdleTimeout = orDefault(l.IdleTimeout.D(), DefaultIdleTimeout)
-	srv.MaxHeaderBytes = int(orDefault(l.MaxHeaderBytes, DefaultMaxHeaderBytes))
+	srv.IdleTimeout = orDefault(l.IdleTimeout, config.DefaultIdleTimeout).D()
+	srv.MaxHeaderBytes = int(orDefault(l.MaxHeaderBytes, config.DefaultMaxHeaderBytes))
 
 	var p http.Protocols
 	p.SetHTTP1(true)
@@ -58,7 +48,7 @@ func ServerTimeouts(srv *http.Server, l config.Limits) {
 	}
 }
 
-func orDefault[T time.Duration | config.Size](v, def T) T {
+func orDefault[T config.Duration | config.Size](v, def T) T {
 	if v <= 0 {
 		return def
 	}

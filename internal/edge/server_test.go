@@ -35,8 +35,8 @@ func TestServerTimeoutsSettings(t *testing.T) {
 
 	var def http.Server
 	ServerTimeouts(&def, config.Limits{})
-	if def.ReadHeaderTimeout != DefaultReadHeaderTimeout || def.ReadTimeout != DefaultReadTimeout ||
-		def.WriteTimeout != 0 || def.IdleTimeout != DefaultIdleTimeout || def.MaxHeaderBytes != DefaultMaxHeaderBytes {
+	if def.ReadHeaderTimeout != config.DefaultReadHeaderTimeout.D() || def.ReadTimeout != config.DefaultReadTimeout.D() ||
+		def.WriteTimeout != 0 || def.IdleTimeout != config.DefaultIdleTimeout.D() || def.MaxHeaderBytes != int(config.DefaultMaxHeaderBytes) {
 		t.Errorf("defaults not applied: %v %v %v %v %d", def.ReadHeaderTimeout, def.ReadTimeout, def.WriteTimeout, def.IdleTimeout, def.MaxHeaderBytes)
 	}
 }

@@ -146,11 +146,11 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Runtime, err 
 				Events:  events.Handler(),
 			}),
 			ErrorLog:          errorLog,
-			ReadHeaderTimeout: 5 * time.Second,
-			ReadTimeout:       10 * time.Second,
+			ReadHeaderTimeout: config.DefaultReadHeaderTimeout.D(),
+			ReadTimeout:       10 * time.Second, // admin requests have small bodies
 			WriteTimeout:      70 * time.Second, // room for a 60s /debug/pprof/profile
-			IdleTimeout:       60 * time.Second,
-			MaxHeaderBytes:    16 << 10,
+			IdleTimeout:       config.DefaultIdleTimeout.D(),
+			MaxHeaderBytes:    int(config.DefaultMaxHeaderBytes),
 		}
 		rt.serve(srv, l)
 	}

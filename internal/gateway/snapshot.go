@@ -62,7 +62,7 @@ func build(cfg *config.Config, logger *slog.Logger, m *telemetry.Metrics) (*snap
 	for name, a := range cfg.Authenticators {
 		switch a.Type {
 		case "api_key":
-			auths[name] = authn.NewAPIKey(name, a, ring)
+			auths[name] = authn.NewAPIKey(a, ring)
 		default:
 			return nil, fmt.Errorf("authenticators.%s: type %q is not available in this version", name, a.Type)
 		}
@@ -84,15 +84,10 @@ func build(cfg *config.Config, logger *slog.Logger, m *telemetry.Metrics) (*snap
 		maxURI:         int(cfg.Server.Limits.MaxURIBytes),
 		routes:         make([]route, len(cfg.Routes)),
 	}
-	specs := make([]router.Spec, len(cfg.Routes))
 	for i := range cfg.Routes {
-		rc := &cfg.Routes[i]
-		specs[i] = router.Spec{Host: rc.Host, Path: rc.Path, Methods: rc.Methods}
-		rt := route{name: rc.Name, public: rc.Public(), scopes: rc.Scopes, maxBody: int64(cfg.Server.Limits.MaxBody),
+		rc := &cfg.Routes[i] // defaults applied by config.Parse: MaxBody and MaskUpstreamErrors are set
+		rt := route{name: rc.Name, public: rc.Public(), scopes: rc.Scopes, maxBody: int64(*rc.MaxBody),
 			limits: routeLimits[i]}
-		if rc.MaxBody != nil {
-			rt.maxBody = int64(*rc.MaxBody)
-		}
 		rt.metrics = m.Route(rc.Name)
 		if !rt.public {
 			for _, name := range rc.Auth {
@@ -114,11 +109,10 @@ func build(cfg *config.Config, logger *slog.Logger, m *telemetry.Metrics) (*snap
 				}
 			}
 		}
-		mask := rc.MaskUpstreamErrors == nil || *rc.MaskUpstreamErrors
 		up, err := proxy.New(rc.Upstream, proxy.Options{
 			Route:              rc.Name,
 			Resolve:            cfg.Resolve,
-			MaskUpstreamErrors: mask,
+			MaskUpstreamErrors: *rc.MaskUpstreamErrors,
 			HSTS:               hsts,
 			Logger:             logger,
 		})
@@ -129,7 +123,7 @@ func build(cfg *config.Config, logger *slog.Logger, m *telemetry.Metrics) (*snap
 		rt.upstream = up
 		s.routes[i] = rt
 	}
-	rtr, err := router.New(specs)
+	rtr, err := router.New(cfg.RouterSpecs())
 	if err != nil {
 		s.close()
 		return nil, fmt.Errorf("routes: %w", err)

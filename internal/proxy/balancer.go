@@ -210,6 +210,9 @@ func (b *balancer) succeeded(t *target) {
 // whether this failure ejected a target that was not ejected.
 func (b *balancer) failed(t *target, now int64) bool {
 	t.lastFail.Store(now)
+	if b.maxFails == 0 {
+		return false // passive checks off (max_fails: 0)
+	}
 	n := t.fails.Add(1)
 	if n > b.maxFails {
 		t.fails.Store(b.maxFails) // keep it bounded

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -36,26 +37,14 @@ func newHealthCheck(hc *config.HealthCheck) (*healthCheck, error) {
 		rise:     hc.HealthyThreshold,
 		fall:     hc.UnhealthyThreshold,
 	}
-	if c.path == "" {
-		c.path = defaultCheckPath
-	}
 	if !strings.HasPrefix(c.path, "/") {
 		return nil, fmt.Errorf("health_check.path: %q must start with /", c.path)
 	}
 	if _, err := url.ParseRequestURI(c.path); err != nil {
 		return nil, fmt.Errorf("health_check.path: %w", err)
 	}
-	if c.interval <= 0 {
-		c.interval = defaultCheckInterval
-	}
-	if c.timeout <= 0 {
-		c.timeout = defaultCheckTimeout
-	}
-	if c.rise <= 0 {
-		c.rise = defaultHealthyThreshold
-	}
-	if c.fall <= 0 {
-		c.fall = defaultUnhealthyThreshold
+	if c.interval <= 0 || c.timeout <= 0 || c.rise <= 0 || c.fall <= 0 {
+		return nil, errors.New("health_check: interval, timeout and thresholds must be more than 0")
 	}
 	return c, nil
 }

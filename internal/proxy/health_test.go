@@ -159,10 +159,12 @@ func TestActiveHealthCheckUnreachableTarget(t *testing.T) {
 
 func TestCloseStopsHealthChecks(t *testing.T) {
 	h := newHealthServer(t)
-	u, err := New(config.Upstream{
+	c := config.Upstream{
 		Targets:     []string{h.URL},
 		HealthCheck: &config.HealthCheck{Path: "/health", Interval: dur(time.Millisecond)},
-	}, Options{})
+	}
+	config.UpstreamDefaults(&c)
+	u, err := New(c, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,6 +36,7 @@ func newUpstream(t testing.TB, c config.Upstream, o Options) *Upstream {
 	if c.Timeout == 0 {
 		c.Timeout = dur(10 * time.Second)
 	}
+	config.UpstreamDefaults(&c)
 	u, err := New(c, o)
 	if err != nil {
 		t.Fatalf("New: %v", err)

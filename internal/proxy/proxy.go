@@ -36,19 +36,6 @@ import (
 	"github.com/breakwater/breakwater/internal/reqctx"
 )
 
-// Defaults for zero values of config.Upstream and config.HealthCheck.
-const (
-	defaultTimeout            = 30 * time.Second
-	defaultRetries            = 1
-	defaultMaxFails           = 3
-	defaultFailTimeout        = 10 * time.Second
-	defaultCheckPath          = "/"
-	defaultCheckInterval      = 10 * time.Second
-	defaultCheckTimeout       = 2 * time.Second
-	defaultHealthyThreshold   = 2
-	defaultUnhealthyThreshold = 3
-)
-
 // Options are the parts of an upstream's behaviour that come from outside
 // its config block.
 type Options struct {
@@ -122,13 +109,12 @@ func New(u config.Upstream, o Options) (*Upstream, error) {
 		log:     log,
 		now:     now,
 		timeout: u.Timeout.D(),
-		retries: defaultRetries,
 		mask:    o.MaskUpstreamErrors,
 		hsts:    o.HSTS,
 		noStore: []string{"no-store"},
 	}
 	if up.timeout <= 0 {
-		up.timeout = defaultTimeout
+		return nil, fmt.Errorf("timeout: must be more than 0, not %s", u.Timeout)
 	}
 	if u.Retries != nil {
 		if *u.Retries < 0 {
@@ -141,14 +127,7 @@ func New(u config.Upstream, o Options) (*Upstream, error) {
 	if err != nil {
 		return nil, err
 	}
-	maxFails, failTimeout := u.MaxFails, u.FailTimeout.D()
-	if maxFails <= 0 {
-		maxFails = defaultMaxFails
-	}
-	if failTimeout <= 0 {
-		failTimeout = defaultFailTimeout
-	}
-	up.bal = newBalancer(targets, maxFails, failTimeout)
+	up.bal = newBalancer(targets, max(u.MaxFails, 0), u.FailTimeout.D())
 
 	if u.HealthCheck != nil {
 		if up.check, err = newHealthCheck(u.HealthCheck); err != nil {

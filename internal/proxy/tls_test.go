@@ -164,6 +164,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			config.UpstreamDefaults(&tc.u)
 			_, err := New(tc.u, Options{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want one mentioning %q", err, tc.want)
@@ -172,29 +173,48 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}
 }
 
-func TestNewDefaults(t *testing.T) {
-	u, err := New(config.Upstream{Targets: []string{"https://h"}, HealthCheck: &config.HealthCheck{}}, Options{})
+// New takes the upstream as given: defaults come from config (Defaults for
+// files, UpstreamDefaults for code), and max_fails: 0 turns passive checks off.
+func TestNewTakesValuesAsGiven(t *testing.T) {
+	c := config.Upstream{Targets: []string{"https://h"}, HealthCheck: &config.HealthCheck{}}
+	config.UpstreamDefaults(&c)
+	u, err := New(c, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer u.Close()
-	if u.timeout != defaultTimeout || u.retries != defaultRetries ||
-		u.bal.maxFails != defaultMaxFails || u.bal.failTimeout != defaultFailTimeout {
-		t.Errorf("defaults: timeout %v retries %d max_fails %d fail_timeout %v",
+	if u.timeout != config.DefaultUpstreamTimeout.D() || u.retries != config.DefaultRetries ||
+		u.bal.maxFails != config.DefaultMaxFails || u.bal.failTimeout != config.DefaultFailTimeout.D() {
+		t.Errorf("timeout %v retries %d max_fails %d fail_timeout %v",
 			u.timeout, u.retries, u.bal.maxFails, u.bal.failTimeout)
 	}
-	c := u.check
-	if c.path != "/" || c.interval != defaultCheckInterval || c.timeout != defaultCheckTimeout ||
-		c.rise != defaultHealthyThreshold || c.fall != defaultUnhealthyThreshold {
-		t.Errorf("health check defaults: %+v", *c)
+	ch := u.check
+	if ch.path != config.DefaultHealthPath || ch.interval != config.DefaultHealthInterval.D() || ch.timeout != config.DefaultHealthTimeout.D() ||
+		ch.rise != config.DefaultHealthyThreshold || ch.fall != config.DefaultUnhealthyThreshold {
+		t.Errorf("health check: %+v", *ch)
 	}
 	tr := u.transport
 	if tr.Proxy != nil || !tr.ForceAttemptHTTP2 || tr.MaxIdleConnsPerHost != 256 ||
-		tr.ResponseHeaderTimeout != defaultTimeout || tr.TLSClientConfig.MinVersion != tls.VersionTLS12 ||
+		tr.ResponseHeaderTimeout != config.DefaultUpstreamTimeout.D() || tr.TLSClientConfig.MinVersion != tls.VersionTLS12 ||
 		!tr.DisableCompression {
 		t.Errorf("transport: %+v", tr)
 	}
 	if u.bal.targets[0].addr != "h:443" {
 		t.Errorf("addr %q", u.bal.targets[0].addr)
+	}
+
+	c.MaxFails = 0
+	u2, err := New(c, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u2.Close()
+	for range 10 {
+		if u2.bal.failed(u2.bal.targets[0], 1) {
+			t.Fatal("max_fails: 0 must never eject a target")
+		}
+	}
+	if _, err := New(config.Upstream{Targets: []string{"https://h"}}, Options{}); err == nil {
+		t.Error("an upstream without a timeout must be refused")
 	}
 }
