@@ -9,18 +9,14 @@ import (
 )
 
 // Load reads the config file at path and returns it decoded, with defaults
-// applied and validated. lookupEnv resolves ${NAME}; without one,
-// os.LookupEnv is used. On any problem it returns nil and Errors.
-func Load(path string, lookupEnv ...func(string) (string, bool)) (*Config, error) {
+// applied and validated. lookupEnv resolves ${NAME}; nil means
+// os.LookupEnv. On any problem it returns nil and Errors.
+func Load(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
 	data, err := readConfig(path)
 	if err != nil {
 		return nil, Errors{{File: path, Msg: err.Error()}}
 	}
-	var lookup func(string) (string, bool)
-	if len(lookupEnv) > 0 {
-		lookup = lookupEnv[0]
-	}
-	return Parse(data, path, lookup)
+	return Parse(data, path, lookupEnv)
 }
 
 // readConfig reads at most maxDocument+1 bytes, so that Parse can refuse a
@@ -52,9 +48,17 @@ func Parse(data []byte, file string, lookupEnv func(string) (string, bool)) (*Co
 	}
 	cfg := &Config{File: file, Dir: dir}
 	errs := &collector{file: displayName(file)}
-	failed, fatal := decodeDocument(cfg, data, lookupEnv, errs)
+	var used envValues
+	lookup := func(name string) (string, bool) {
+		v, ok := lookupEnv(name)
+		if ok {
+			used.add(name, v)
+		}
+		return v, ok
+	}
+	failed, fatal := decodeDocument(cfg, data, lookup, errs)
 	if fatal {
-		return nil, errs.result()
+		return nil, used.scrub(errs.result())
 	}
 	Defaults(cfg)
 	for _, e := range Validate(cfg) {
@@ -63,9 +67,34 @@ func Parse(data []byte, file string, lookupEnv func(string) (string, bool)) (*Co
 		}
 	}
 	if out := errs.result(); len(out) > 0 {
-		return nil, out
+		return nil, used.scrub(out)
 	}
 	return cfg, nil
+}
+
+// envValues remembers the values ${NAME} expanded to, so that no error
+// message shows them: a message quoting a value shows ${NAME} instead.
+// Error messages reach logs and the admin API; environment variables are
+// where secrets come from.
+type envValues struct{ names, values []string }
+
+// minScrubbed is the shortest value hidden: shorter ones (a port, "true")
+// are not secrets and would garble unrelated text.
+const minScrubbed = 4
+
+func (e *envValues) add(name, value string) {
+	if len(value) >= minScrubbed {
+		e.names, e.values = append(e.names, name), append(e.values, value)
+	}
+}
+
+func (e *envValues) scrub(errs Errors) Errors {
+	for i := range errs {
+		for j, v := range e.values {
+			errs[i].Msg = strings.ReplaceAll(errs[i].Msg, v, "${"+e.names[j]+"}")
+		}
+	}
+	return errs
 }
 
 // underFailed reports whether path is, or lies under, a path whose value

@@ -33,11 +33,11 @@ func TestExampleConfig(t *testing.T) {
 func TestLoad(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "bw.yaml", validBase)
-	if _, err := Load(filepath.Join(dir, "bw.yaml")); err != nil {
+	if _, err := Load(filepath.Join(dir, "bw.yaml"), nil); err != nil {
 		t.Errorf("Load without lookup: %v", err)
 	}
 
-	_, err := Load(filepath.Join(dir, "missing.yaml"))
+	_, err := Load(filepath.Join(dir, "missing.yaml"), nil)
 	var errs Errors
 	if !errors.As(err, &errs) || len(errs) != 1 || !strings.HasPrefix(errs[0].String(), filepath.Join(dir, "missing.yaml")+": reading config: open ") {
 		t.Errorf("missing file: %v", err)
@@ -47,7 +47,7 @@ func TestLoad(t *testing.T) {
 	if err := os.WriteFile(big, []byte(strings.Repeat("#", maxDocument+100)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Load(big)
+	_, err = Load(big, nil)
 	if err == nil || !strings.Contains(err.Error(), big+":1:1: the config is 4194305 bytes, more than the limit of 4 MiB") {
 		t.Errorf("large file: %v", err)
 	}
@@ -128,5 +128,20 @@ func TestTooManyErrors(t *testing.T) {
 	_, errs := parseIn(t, "", b.String())
 	if len(errs) != maxErrors+1 || !strings.Contains(errs[len(errs)-1].Msg, "more problems not shown") {
 		t.Errorf("%d errors, last %q", len(errs), errs[len(errs)-1])
+	}
+}
+
+// A value that came from the environment never appears in an error message.
+func TestErrorsDoNotShowEnvironmentValues(t *testing.T) {
+	env := map[string]string{"TOKEN": "s3cr3t-t0ken-value", "RETRIES": "s3cr3t-retries"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	src := strings.Replace(validBase, `targets: ["http://127.0.0.1:9000"]`, `targets: ["http://127.0.0.1:9000/?k=${TOKEN}"], retries: "${RETRIES}"`, 1)
+	_, err := Parse([]byte(src), "", lookup)
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "s3cr3t") || !strings.Contains(msg, "${TOKEN}") || !strings.Contains(msg, "${RETRIES}") {
+		t.Fatalf("errors show an environment value, or not its name:\n%s", msg)
 	}
 }

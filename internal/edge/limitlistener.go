@@ -18,7 +18,7 @@ const (
 type LimitedListener struct {
 	net.Listener
 	max, perIP int
-	onReject   func(reason string)
+	onReject   func(reason string, ip netip.Addr)
 
 	mu   sync.Mutex
 	open int
@@ -30,10 +30,11 @@ type LimitedListener struct {
 // count as their IPv4 address); zero or negative disables a cap. A
 // connection over a cap is closed as soon as it is accepted (with a reset,
 // leaving no TIME_WAIT behind) and never queued; onReject (may be nil) is
-// then called, synchronously, with RejectMaxConnectionsPerIP or
-// RejectMaxConnections, so it must be fast (a counter). A connection's slot
-// is released when it is first closed.
-func LimitListener(l net.Listener, max, perIP int, onReject func(reason string)) *LimitedListener {
+// then called, synchronously in the accept loop, with
+// RejectMaxConnectionsPerIP or RejectMaxConnections and the client address,
+// so it must be quick and must not block. A connection's slot is released
+// when it is first closed.
+func LimitListener(l net.Listener, max, perIP int, onReject func(reason string, ip netip.Addr)) *LimitedListener {
 	return &LimitedListener{
 		Listener: l,
 		max:      max,
@@ -58,7 +59,7 @@ func (l *LimitedListener) Accept() (net.Conn, error) {
 			}
 			_ = c.Close()
 			if l.onReject != nil {
-				l.onReject(reason)
+				l.onReject(reason, ip)
 			}
 			continue
 		}

@@ -63,7 +63,7 @@ type harness struct {
 
 func newHarness(t *testing.T, max, perIP int) *harness {
 	h := &harness{t: t, fake: newFakeListener(), accepted: make(chan net.Conn, 1), rejected: make(chan string, 1)}
-	h.l = LimitListener(h.fake, max, perIP, func(reason string) { h.rejected <- reason })
+	h.l = LimitListener(h.fake, max, perIP, func(reason string, _ netip.Addr) { h.rejected <- reason })
 	go func() {
 		for {
 			c, err := h.l.Accept()
@@ -191,7 +191,7 @@ func TestLimitListenerConcurrent(t *testing.T) {
 	)
 	fake := newFakeListener()
 	var rejected atomic.Int64
-	l := LimitListener(fake, max, perIP, func(string) { rejected.Add(1) })
+	l := LimitListener(fake, max, perIP, func(string, netip.Addr) { rejected.Add(1) })
 
 	check := func() {
 		l.mu.Lock()
@@ -269,7 +269,7 @@ func TestLimitListenerTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	reasons := make(chan string, 10)
-	l := LimitListener(ln, 2, 100, func(r string) { reasons <- r })
+	l := LimitListener(ln, 2, 100, func(r string, _ netip.Addr) { reasons <- r })
 	defer l.Close()
 	accepted := make(chan net.Conn, 10)
 	go func() {
@@ -326,7 +326,7 @@ func TestLimitListenerPerIPTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	reasons := make(chan string, 10)
-	l := LimitListener(ln, 100, 1, func(r string) { reasons <- r })
+	l := LimitListener(ln, 100, 1, func(r string, _ netip.Addr) { reasons <- r })
 	accepted := make(chan net.Conn, 10)
 	go func() {
 		defer close(accepted)

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -53,9 +54,11 @@ var sensitiveParams = []string{"key", "api_key", "apikey", "api-key", "token", "
 	"refresh_token", "secret", "client_secret", "password", "passwd", "pwd", "sig", "signature", "auth", "code", "session"}
 
 // redactQuery keeps parameter names and replaces the values of credential
-// parameters (any name containing one of sensitiveParams) by REDACTED. It
-// works on the raw query so nothing is decoded for the log.
-func redactQuery(raw string) string {
+// parameters — any name containing one of sensitiveParams, and the names in
+// also (the query parameters of the config's api_key authenticators,
+// whatever they are called) — by REDACTED. It works on the raw query so
+// nothing is decoded for the log.
+func redactQuery(raw string, also []string) string {
 	if raw == "" {
 		return ""
 	}
@@ -70,7 +73,7 @@ func redactQuery(raw string) string {
 			continue
 		}
 		b.WriteByte('=')
-		if n, err := url.QueryUnescape(name); err == nil && isSensitive(strings.ToLower(n)) {
+		if n, err := url.QueryUnescape(name); err == nil && (isSensitive(strings.ToLower(n)) || slices.Contains(also, n)) {
 			b.WriteString("REDACTED")
 		} else if err != nil {
 			b.WriteString("REDACTED")
@@ -94,7 +97,7 @@ func isSensitive(name string) bool {
 // logAccess writes one JSON line per request. Credentials never appear:
 // no header is logged, the path is the canonical one, query values of
 // credential parameters are redacted.
-func (g *Gateway) logAccess(rec *recorder, r *http.Request, st *reqctx.State) {
+func (g *Gateway) logAccess(rec *recorder, r *http.Request, st *reqctx.State, credentialParams []string) {
 	if g.access == nil || !g.access.Enabled(context.Background(), slog.LevelInfo) {
 		return
 	}
@@ -119,7 +122,7 @@ func (g *Gateway) logAccess(rec *recorder, r *http.Request, st *reqctx.State) {
 		slog.String("proto", r.Proto),
 	)
 	if q := r.URL.RawQuery; q != "" && st.Path != "" {
-		attrs = append(attrs, slog.String("query", redactQuery(q)))
+		attrs = append(attrs, slog.String("query", redactQuery(q, credentialParams)))
 	}
 	if st.Route != "" {
 		attrs = append(attrs, slog.String("route", st.Route))

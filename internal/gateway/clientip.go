@@ -41,7 +41,7 @@ func peerAddr(remote string) netip.Addr {
 	if err != nil {
 		return netip.Addr{}
 	}
-	return ap.Addr().Unmap()
+	return ap.Addr().Unmap().WithZone("") // a zoned address is in no prefix
 }
 
 // clientIP returns the address the request is attributed to (for limits,

@@ -63,13 +63,14 @@ func TestRedactQuery(t *testing.T) {
 		"client_secret=s&flag":          "client_secret=REDACTED&flag",
 		"%61pi_key=bw_123":              "%61pi_key=REDACTED",
 		"%zz=oops":                      "%zz=REDACTED",
+		"k=bw_123&kk=2":                 "k=REDACTED&kk=2", // a configured api_key query name
 		"password=a=b":                  "password=REDACTED",
 		"q=hello%20world&signature=abc": "q=hello%20world&signature=REDACTED",
 	} {
-		if got := redactQuery(in); got != want {
+		if got := redactQuery(in, []string{"k"}); got != want {
 			t.Errorf("redactQuery(%q) = %q, want %q", in, got, want)
 		}
-		if strings.Contains(redactQuery(in), "bw_123") {
+		if strings.Contains(redactQuery(in, []string{"k"}), "bw_123") {
 			t.Errorf("key leaked from %q", in)
 		}
 	}

@@ -164,7 +164,7 @@ func (g *Gateway) Close() {
 // ServeHTTP is the request path of the HTTPS listener.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := g.current.Load()
-	x := &exchange{rec: recorder{ResponseWriter: w}, metrics: g.noRoute} // one allocation for all
+	x := &exchange{rec: recorder{ResponseWriter: w}, metrics: g.noRoute, snap: s} // one allocation for all
 	st, rec := &x.st, &x.rec
 	st.Start = time.Now()
 	r = reqctx.With(r, st)
@@ -209,9 +209,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p, wire, err := pathcanon.Canonical(raw)
 	if err != nil {
+		if errors.Is(err, pathcanon.ErrTooLong) { // a fixed bound, whatever max_uri_bytes says
+			g.refuse(rec, r, st, http.StatusRequestURITooLong, telemetry.RejectURITooLong, "path too long")
+			return
+		}
 		reason := "ambiguous path"
-		var pe *pathcanon.Error
-		if errors.As(err, &pe) {
+		if pe, ok := err.(*pathcanon.Error); ok {
 			reason += ": " + pe.Reason
 		}
 		g.refuse(rec, r, st, http.StatusBadRequest, telemetry.RejectAmbiguousPath, reason)
@@ -327,24 +330,33 @@ func (g *Gateway) authenticate(rt *route, r *http.Request, st *reqctx.State) boo
 // and not from the standard library's own decoding.
 func rawPath(r *http.Request) (string, bool) {
 	u := r.RequestURI
-	if strings.HasPrefix(u, "/") {
-		if i := strings.IndexByte(u, '?'); i >= 0 {
-			u = u[:i]
+	if !strings.HasPrefix(u, "/") {
+		// Absolute form (RFC 9112 §3.2.2): the authority replaces Host, which
+		// the standard library already did (r.Host), so routing sees one host
+		// only. The path is cut from the target as sent: r.URL's own encoding
+		// could turn an encoded "/" into a real one.
+		const scheme = "https://"
+		if len(u) < len(scheme) || !strings.EqualFold(u[:len(scheme)], scheme) {
+			return "", false
 		}
-		return u, true
+		rest := u[len(scheme):]
+		i := strings.IndexAny(rest, "/?")
+		if i < 0 || rest[i] == '?' {
+			return "/", true
+		}
+		u = rest[i:]
 	}
-	// Absolute form (RFC 9112 §3.2.2): the authority replaces Host, which the
-	// standard library already did (r.Host), so routing sees one host only.
-	if r.URL.IsAbs() && r.URL.Opaque == "" && strings.EqualFold(r.URL.Scheme, "https") {
-		return r.URL.EscapedPath(), r.URL.EscapedPath() != ""
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		u = u[:i]
 	}
-	return "", false
+	return u, true
 }
 
 // exchange holds the per-request values that live as long as the request.
 type exchange struct {
 	st      reqctx.State
 	rec     recorder
+	snap    *snapshot        // the config the request is served by (nil: none loaded)
 	metrics *telemetry.Route // the matched route's series, or the gateway's "none"
 }
 
@@ -399,7 +411,11 @@ func (g *Gateway) finish(x *exchange, r *http.Request) {
 		}
 	}
 	g.record(x, r, false)
-	g.logAccess(rec, r, st)
+	var params []string
+	if x.snap != nil {
+		params = x.snap.credentialParams
+	}
+	g.logAccess(rec, r, st, params)
 }
 
 // record adds the request to its route's series. A handler that returned

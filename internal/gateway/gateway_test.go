@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -86,6 +87,7 @@ func TestRequestPath(t *testing.T) {
 		{name: "path parameters dropped", method: "GET", target: "/public;x=1/a", want: 200, upstreamPath: "/public/a"},
 		{name: "encoded slash", method: "GET", target: "/public/a%2fb", want: 400},
 		{name: "climb above root", method: "GET", target: "/public/../../etc", want: 400},
+		{name: "path over pathcanon.MaxLen", method: "GET", target: "/public/" + strings.Repeat("é", 3000), want: 414}, // 6 KB sent, 18 KB escaped,
 		{name: "no route", method: "GET", target: "/nowhere", want: 404},
 		{name: "wrong method", method: "DELETE", target: "/items/1", want: 405},
 		{name: "TRACE needs listing", method: "TRACE", target: "/public/a", want: 405},
@@ -129,6 +131,29 @@ func TestRequestPath(t *testing.T) {
 				t.Errorf("upstream saw %v", got)
 			}
 		})
+	}
+}
+
+func TestRawPath(t *testing.T) {
+	for target, want := range map[string]string{
+		"/a/b?x=1":                 "/a/b",
+		"https://h/x/..%2Fadmin?q": "/x/..%2Fadmin", // as sent: pathcanon refuses it
+		"HTTPS://h:8443/a%2fb":     "/a%2fb",
+		"https://h":                "/",
+		"https://h?x=1":            "/",
+		"http://h/a":               "",
+		"*":                        "",
+		"h:443":                    "",
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RequestURI = target
+		if u, err := url.ParseRequestURI(target); err == nil {
+			r.URL = u
+		}
+		got, ok := rawPath(r)
+		if got != want || ok != (want != "") {
+			t.Errorf("rawPath(%q) = %q, %v; want %q", target, got, ok, want)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,9 +101,11 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Runtime, err 
 	if err != nil {
 		return nil, fmt.Errorf("server.https: %w", err)
 	}
-	onReject := func(reason string) {
+	onReject := func(reason string, ip netip.Addr) {
 		metrics.ConnectionRejected(reason)
-		events.Emit(telemetry.Event{Kind: telemetry.EventConnectionRejected, Reason: reason})
+		// Quick in the accept loop: the event's log line is rate-limited per
+		// client address, so a flood from one address costs a ring write.
+		events.Emit(telemetry.Event{Kind: telemetry.EventConnectionRejected, Reason: reason, ClientIP: ip.String()})
 	}
 	capped := edge.LimitListener(ln, lim.MaxConnections, lim.MaxConnectionsPerIP, onReject)
 	metrics.AddListener("https", capped.Open)

@@ -27,6 +27,9 @@ type snapshot struct {
 	cancel      context.CancelFunc // stops the upstreams' health checks
 
 	consumerLimits map[string]*limitSet // consumers[].rate_limits by consumer id
+	// credentialParams are the query parameters api_key authenticators read
+	// keys from: the access log redacts them whatever they are called.
+	credentialParams []string
 }
 
 // route is one compiled config route.
@@ -59,10 +62,14 @@ func build(cfg *config.Config, logger *slog.Logger, m *telemetry.Metrics) (*snap
 		return nil, fmt.Errorf("consumers: %w", err)
 	}
 	auths := make(map[string]authn.Authenticator, len(cfg.Authenticators))
+	var credentialParams []string
 	for name, a := range cfg.Authenticators {
 		switch a.Type {
 		case "api_key":
 			auths[name] = authn.NewAPIKey(a, ring)
+			if a.Query != "" {
+				credentialParams = append(credentialParams, a.Query)
+			}
 		default:
 			return nil, fmt.Errorf("authenticators.%s: type %q is not available in this version", name, a.Type)
 		}
@@ -75,14 +82,15 @@ func build(cfg *config.Config, logger *slog.Logger, m *telemetry.Metrics) (*snap
 
 	hsts := edge.HSTS(cfg.TLS.HSTS)
 	s := &snapshot{
-		consumerLimits: consumerLimits,
-		cfg:            cfg,
-		trusted:        trusted,
-		hsts:           hsts,
-		hstsValue:      []string{hsts},
-		maxInFlight:    int64(cfg.Server.Limits.MaxInFlight),
-		maxURI:         int(cfg.Server.Limits.MaxURIBytes),
-		routes:         make([]route, len(cfg.Routes)),
+		consumerLimits:   consumerLimits,
+		credentialParams: credentialParams,
+		cfg:              cfg,
+		trusted:          trusted,
+		hsts:             hsts,
+		hstsValue:        []string{hsts},
+		maxInFlight:      int64(cfg.Server.Limits.MaxInFlight),
+		maxURI:           int(cfg.Server.Limits.MaxURIBytes),
+		routes:           make([]route, len(cfg.Routes)),
 	}
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i] // defaults applied by config.Parse: MaxBody and MaskUpstreamErrors are set
