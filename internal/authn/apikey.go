@@ -26,7 +26,8 @@ func NewKeyRing(consumers []config.Consumer) (*KeyRing, map[string]*Consumer, er
 	ring := &KeyRing{byDigest: make(map[[sha256.Size]byte]*Consumer)}
 	byID := make(map[string]*Consumer, len(consumers))
 	for _, cc := range consumers {
-		c := &Consumer{ID: cc.ID, Scopes: normalizeScopes(cc.Scopes)}
+		scopes := normalizeScopes(cc.Scopes)
+		c := &Consumer{ID: cc.ID, Scopes: scopes, ScopeText: strings.Join(scopes, " ")}
 		byID[cc.ID] = c
 		for _, cred := range cc.Credentials {
 			if cred.APIKey == nil {

@@ -4,8 +4,9 @@ import "slices"
 
 // Consumer is an authenticated client of the API.
 type Consumer struct {
-	ID     string
-	Scopes []string // sorted, unique
+	ID        string
+	Scopes    []string // sorted, unique
+	ScopeText string   // Scopes joined by spaces, for X-Consumer-Scopes
 }
 
 // HasScopes reports whether the consumer holds every scope in want.

@@ -112,7 +112,7 @@ func (g *Gateway) logAccess(rec *recorder, r *http.Request, st *reqctx.State, cr
 	attrs := make([]slog.Attr, 0, 16)
 	attrs = append(attrs,
 		slog.String("request_id", st.RequestID),
-		slog.String("client_ip", st.ClientIP.String()),
+		slog.String("client_ip", st.ClientIPText),
 		slog.String("method", r.Method),
 		slog.String("host", r.Host),
 		slog.String("path", path),

@@ -178,6 +178,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.Peer = peerAddr(r.RemoteAddr)
 	st.PeerTrusted = len(s.trusted) > 0 && s.trusted.contains(st.Peer)
 	st.ClientIP = s.trusted.clientIP(st.Peer, r.Header)
+	st.PeerText = st.Peer.String()
+	st.ClientIPText = st.PeerText
+	if st.ClientIP != st.Peer {
+		st.ClientIPText = st.ClientIP.String()
+	}
 	st.RequestID = requestID(st.PeerTrusted, r.Header.Get("X-Request-Id"))
 
 	// Shared, read-only value slices: no allocation per request.
@@ -283,7 +288,7 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, st *reqctx.Stat
 func (g *Gateway) emit(st *reqctx.State, kind telemetry.EventKind) {
 	ev := telemetry.Event{Kind: kind, RequestID: st.RequestID, Route: st.Route, Authenticator: st.Authenticator, Reason: st.Reason}
 	if st.ClientIP.IsValid() {
-		ev.ClientIP = st.ClientIP.String()
+		ev.ClientIP = st.ClientIPText
 	}
 	if st.Consumer != nil {
 		ev.Consumer = st.Consumer.ID

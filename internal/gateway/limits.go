@@ -121,7 +121,7 @@ func (g *Gateway) limit(s *snapshot, rt *route, w http.ResponseWriter, r *http.R
 				}
 				key = ratelimit.Key("route:consumer", strconv.Itoa(i), rt.name, st.Consumer.ID)
 			case "ip":
-				key = ratelimit.Key("route:ip", strconv.Itoa(i), rt.name, st.ClientIP.String())
+				key = ratelimit.Key("route:ip", strconv.Itoa(i), rt.name, st.ClientIPText)
 			}
 			keys[n], limits[n] = key, l
 			n++

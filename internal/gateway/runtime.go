@@ -202,13 +202,15 @@ func (rt *Runtime) Reload(ctx context.Context) error {
 	}
 	cfg, err := rt.o.Load()
 	if err == nil {
-		err = rt.certs.Reload()
-	}
-	if err == nil {
 		old := rt.gw.Config()
 		err = rt.gw.Apply(cfg)
 		if err == nil {
 			rt.applyListenerChanges(old, cfg)
+			// Only once the config is in force: a refused config must not
+			// leave its certificate behind.
+			if cerr := rt.certs.Reload(); cerr != nil {
+				err = fmt.Errorf("config applied, but the certificate was not reloaded; the previous one is still served: %w", cerr)
+			}
 		}
 	} else {
 		rt.gw.countReload(err)

@@ -121,7 +121,6 @@ func build(cfg *config.Config, logger *slog.Logger, m *telemetry.Metrics) (*snap
 			Route:              rc.Name,
 			Resolve:            cfg.Resolve,
 			MaskUpstreamErrors: *rc.MaskUpstreamErrors,
-			HSTS:               hsts,
 			Logger:             logger,
 		})
 		if err != nil {

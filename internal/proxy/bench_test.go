@@ -31,7 +31,7 @@ func benchUpstream(b *testing.B) (*Upstream, *http.Request) {
 	}))
 	b.Cleanup(up.Close)
 	u := newUpstream(b, config.Upstream{Targets: []string{up.URL}},
-		Options{HSTS: "max-age=31536000", MaskUpstreamErrors: true})
+		Options{MaskUpstreamErrors: true})
 	st := state("/v1/orders/42")
 	st.Consumer = &authn.Consumer{ID: "acme", Scopes: []string{"orders:read"}}
 	r := httptest.NewRequest(http.MethodGet, "/v1/orders/42?expand=items", nil)

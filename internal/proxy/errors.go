@@ -69,10 +69,8 @@ func classify(x *exchange, err error) (int, string) {
 
 // writeProblem writes the gateway's own error response for r.
 func (u *Upstream) writeProblem(w http.ResponseWriter, r *http.Request, status int) {
-	h := w.Header()
-	u.gatewayHeaders(h, reqctx.From(r))
 	if status == http.StatusServiceUnavailable {
-		h.Set("Retry-After", "1")
+		w.Header().Set("Retry-After", "1")
 	}
 	problem.Write(w, r, status)
 }

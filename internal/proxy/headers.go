@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"strings"
@@ -33,7 +32,7 @@ func requestHeaders(h http.Header, in *http.Request, st *reqctx.State) {
 		}
 	}
 
-	peer := peerIP(st, in)
+	peer := st.PeerText
 	xff, proto, host := peer, "https", in.Host
 	if st.PeerTrusted {
 		// A trusted proxy speaks for the client: keep its chain and add
@@ -65,7 +64,7 @@ func requestHeaders(h http.Header, in *http.Request, st *reqctx.State) {
 	}
 	if c := st.Consumer; c != nil {
 		hv.set("X-Consumer-Id", c.ID)
-		hv.set("X-Consumer-Scopes", strings.Join(c.Scopes, " "))
+		hv.set("X-Consumer-Scopes", c.ScopeText)
 	}
 }
 
@@ -86,18 +85,6 @@ func (hv *headerValues) set(key, value string) {
 	hv.v = append(hv.v, value)
 	n := len(hv.v)
 	hv.h[key] = hv.v[n-1 : n : n]
-}
-
-// peerIP is the socket peer as text, from the state or, failing that, from
-// the connection's remote address.
-func peerIP(st *reqctx.State, in *http.Request) string {
-	if st.Peer.IsValid() {
-		return st.Peer.WithZone("").Unmap().String()
-	}
-	if host, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
-		return host
-	}
-	return ""
 }
 
 // forwardedProto returns the first element of a trusted X-Forwarded-Proto
@@ -164,12 +151,12 @@ func hasPrefix(b []byte, prefix string) bool {
 // Response headers.
 
 // responseHeaders applies the gateway's response header policy to an
-// upstream response: headers that say what runs behind the gateway are
-// dropped, an authenticated response gets Cache-Control: no-store unless
-// the upstream chose a policy, and the headers the gateway owns (HSTS,
-// nosniff, X-Request-Id) are set on the client's ResponseWriter and removed
-// from the upstream's — the ReverseProxy adds (not sets) upstream headers to
-// those already on the writer, so setting them in h would send them twice.
+// upstream response h: headers that say what runs behind the gateway are
+// dropped, HSTS is the gateway's policy alone, an authenticated response
+// gets Cache-Control: no-store unless the upstream chose a policy, and every
+// header the gateway already set on the client's ResponseWriter (X-Request-Id,
+// nosniff, HSTS, RateLimit, …) wins over the upstream's — the ReverseProxy
+// adds upstream headers to those already there, so both would be sent.
 func (u *Upstream) responseHeaders(w http.ResponseWriter, h http.Header, st *reqctx.State) {
 	delete(h, "Server")
 	delete(h, "X-Powered-By")
@@ -179,36 +166,12 @@ func (u *Upstream) responseHeaders(w http.ResponseWriter, h http.Header, st *req
 	delete(h, "X-Debug-Token")
 	delete(h, "X-Debug-Token-Link")
 	delete(h, "Strict-Transport-Security")
-	delete(h, "X-Content-Type-Options")
-	delete(h, "X-Request-Id")
+	for k := range w.Header() {
+		delete(h, k)
+	}
 	if st.Consumer != nil && len(h["Cache-Control"]) == 0 {
 		h["Cache-Control"] = u.noStore
 	}
-	u.gatewayHeaders(w.Header(), st)
-}
-
-// gatewayHeaders sets the headers the gateway puts on every response.
-func (u *Upstream) gatewayHeaders(wh http.Header, st *reqctx.State) {
-	if u.hsts != "" {
-		setHeader(wh, "Strict-Transport-Security", u.hsts)
-	} else {
-		delete(wh, "Strict-Transport-Security")
-	}
-	setHeader(wh, "X-Content-Type-Options", "nosniff")
-	if st.RequestID != "" {
-		setHeader(wh, "X-Request-Id", st.RequestID)
-	}
-}
-
-// setHeader is Header.Set for a canonical key that does nothing when the
-// header already holds exactly that value (as the gateway's entry stage
-// sets it), so the common case does not allocate. It never writes into an
-// existing value slice: the gateway shares read-only slices between responses.
-func setHeader(h http.Header, key, value string) {
-	if v := h[key]; len(v) == 1 && v[0] == value {
-		return
-	}
-	h[key] = []string{value}
 }
 
 // modifyResponse is the ReverseProxy's ModifyResponse hook: it runs once

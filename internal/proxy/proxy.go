@@ -49,10 +49,6 @@ type Options struct {
 	// MaskUpstreamErrors replaces the body of upstream 5xx responses by a
 	// problem document with the same status.
 	MaskUpstreamErrors bool
-	// HSTS is the Strict-Transport-Security value set on every response,
-	// replacing the upstream's. "" sets none (and still drops the
-	// upstream's: the gateway owns that policy).
-	HSTS string
 	// Logger receives warnings and errors. Nil discards them.
 	Logger *slog.Logger
 	// Now is the clock of passive health (ejection and its expiry). Nil
@@ -75,7 +71,6 @@ type Upstream struct {
 	check   *healthCheck // nil: no active checks
 
 	mask    bool
-	hsts    string   // "": no HSTS
 	noStore []string // {"no-store"}, shared by responses: only ever read
 
 	mu      sync.Mutex
@@ -110,7 +105,6 @@ func New(u config.Upstream, o Options) (*Upstream, error) {
 		now:     now,
 		timeout: u.Timeout.D(),
 		mask:    o.MaskUpstreamErrors,
-		hsts:    o.HSTS,
 		noStore: []string{"no-store"},
 	}
 	if up.timeout <= 0 {

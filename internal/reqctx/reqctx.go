@@ -25,6 +25,9 @@ type State struct {
 	Peer        netip.Addr // socket peer
 	PeerTrusted bool       // Peer is in server.trusted_proxies: its X-Forwarded-* are kept
 	ClientIP    netip.Addr // Peer, or the address a trusted proxy forwarded for
+	// PeerText and ClientIPText are Peer and ClientIP as text, formatted once
+	// for the forwarded headers, rate-limit keys, logs and events.
+	PeerText, ClientIPText string
 
 	// Path is the canonical, decoded path (pathcanon.Canonical); EscapedPath
 	// is the same path escaped for the wire. Both are set once, before routing.
