@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"syscall"
 )
 
 // readable reports a file named at path that cannot be read.
@@ -19,18 +20,30 @@ func (v *validator) readable(path, file string) {
 
 // checkReadable checks that p is a regular file that can be opened.
 func checkReadable(p string) error {
-	st, err := os.Stat(p)
+	f, err := openRegular(p)
 	if err != nil {
-		return fmt.Errorf("cannot read %s: %w", p, unwrapPath(err))
-	}
-	if !st.Mode().IsRegular() {
-		return fmt.Errorf("cannot read %s: not a regular file", p)
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		return fmt.Errorf("cannot read %s: %w", p, unwrapPath(err))
+		return fmt.Errorf("cannot read %s: %w", p, err)
 	}
 	return f.Close()
+}
+
+// openRegular opens p for reading if it is a regular file. It opens without
+// blocking and checks the file it opened (not the name, which could be
+// swapped in between): a FIFO or device never hangs a load or a reload.
+func openRegular(p string) (*os.File, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, unwrapPath(err)
+	}
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = errors.New("not a regular file")
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // unwrapPath drops the operation and path that a *fs.PathError repeats.

@@ -22,9 +22,9 @@ func Load(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
 // readConfig reads at most maxDocument+1 bytes, so that Parse can refuse a
 // larger file without it ever being held whole in memory.
 func readConfig(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading config: %w", err)
+		return nil, fmt.Errorf("reading config %s: %w", path, err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxDocument+1))

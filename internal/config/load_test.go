@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestExampleConfig(t *testing.T) {
@@ -39,7 +41,7 @@ func TestLoad(t *testing.T) {
 
 	_, err := Load(filepath.Join(dir, "missing.yaml"), nil)
 	var errs Errors
-	if !errors.As(err, &errs) || len(errs) != 1 || !strings.HasPrefix(errs[0].String(), filepath.Join(dir, "missing.yaml")+": reading config: open ") {
+	if !errors.As(err, &errs) || len(errs) != 1 || !strings.HasSuffix(errs[0].String(), ": no such file or directory") || !strings.HasPrefix(errs[0].String(), filepath.Join(dir, "missing.yaml")+": reading config ") {
 		t.Errorf("missing file: %v", err)
 	}
 
@@ -143,5 +145,24 @@ func TestErrorsDoNotShowEnvironmentValues(t *testing.T) {
 	msg := err.Error()
 	if strings.Contains(msg, "s3cr3t") || !strings.Contains(msg, "${TOKEN}") || !strings.Contains(msg, "${RETRIES}") {
 		t.Fatalf("errors show an environment value, or not its name:\n%s", msg)
+	}
+}
+
+// A FIFO where a file is expected is refused at once, never waited on.
+func TestFIFOIsNotWaitedOn(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skip("no FIFOs here:", err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := Load(fifo, nil); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Fatalf("err = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Load blocked on a FIFO")
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -85,16 +84,9 @@ func readSecretFile(dir, path string) (string, error) {
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(dir, path)
 	}
-	st, err := os.Stat(path)
+	f, err := openRegular(path)
 	if err != nil {
-		return "", fmt.Errorf("reading secret file: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return "", fmt.Errorf("reading secret file %s: not a regular file", path)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("reading secret file: %w", err)
+		return "", fmt.Errorf("reading secret file %s: %w", path, err)
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))

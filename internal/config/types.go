@@ -162,7 +162,7 @@ type Consumer struct {
 	ID          string       `yaml:"id"`          // required, unique: 1 to 64 of [A-Za-z0-9._-]
 	Scopes      []string     `yaml:"scopes"`      // OAuth scope tokens
 	Credentials []Credential `yaml:"credentials"` // at least one
-	RateLimits  []Rate       `yaml:"rate_limits"` // not available yet
+	RateLimits  []Rate       `yaml:"rate_limits"` // this consumer on every route; at most MaxRateLimits
 }
 
 // Credential is exactly one way a consumer proves who it is: each list
@@ -205,12 +205,12 @@ type Route struct {
 	Name               string           `yaml:"name"`    // required, unique: 1 to 64 of [A-Za-z0-9._-]
 	Host               string           `yaml:"host"`    // optional; "*.example.com" matches subdomains
 	Path               string           `yaml:"path"`    // required: "/v1/orders/{id}", "/v1/**"
-	Methods            []string         `yaml:"methods"` // empty: every method
+	Methods            []string         `yaml:"methods"` // empty: every method but TRACE and CONNECT
 	Upstream           Upstream         `yaml:"upstream"`
 	Auth               Strings          `yaml:"auth"`                 // required; ["none"] for public routes
 	Scopes             []string         `yaml:"scopes"`               // all required
 	Policy             string           `yaml:"policy"`               // not available yet
-	RateLimits         []RouteRateLimit `yaml:"rate_limits"`          // not available yet
+	RateLimits         []RouteRateLimit `yaml:"rate_limits"`          // at most MaxRateLimits
 	OpenAPI            *OpenAPI         `yaml:"openapi"`              // not available yet
 	MaxBody            *Size            `yaml:"max_body"`             // default server.limits.max_body
 	MaskUpstreamErrors *bool            `yaml:"mask_upstream_errors"` // default true
@@ -250,7 +250,7 @@ type UpstreamTLS struct {
 	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
 }
 
-// RouteRateLimit limits a route per key (consumer or ip); not available yet.
+// RouteRateLimit limits a route per key: consumer, ip or route (everyone).
 type RouteRateLimit struct {
 	Key   string `yaml:"key"`
 	Limit Rate   `yaml:"limit"`

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/breakwater/breakwater/internal/router"
 )
@@ -66,6 +67,9 @@ func (v *validator) routes() {
 		}
 	}
 }
+
+// minHealthInterval bounds how often active checks probe a target.
+const minHealthInterval = time.Second
 
 // routeMatching checks hosts, path templates and conflicts between routes
 // with the router the gateway will build from them, so that what validates
@@ -206,6 +210,9 @@ func (v *validator) upstream(up string, u *Upstream) {
 			v.errf(hp+".path", `must start with "/"`)
 		}
 		intervalOK := v.positive(hp+".interval", int64(h.Interval))
+		if intervalOK && h.Interval.D() < minHealthInterval {
+			v.errf(hp+".interval", "%s is too short: each target is probed every interval; at least %s", h.Interval, Duration(minHealthInterval))
+		}
 		if v.positive(hp+".timeout", int64(h.Timeout)) && intervalOK && h.Timeout > h.Interval {
 			v.errf(hp+".timeout", "is longer than the interval (%s)", h.Interval)
 		}

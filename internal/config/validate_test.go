@@ -269,6 +269,8 @@ func TestValidateRoutes(t *testing.T) {
 			}},
 		{"max_body", route("max_body: 0"), []string{"6:95: routes[0].max_body: must be more than 0"}},
 		{"rate limits", route("rate_limits: [{key: consumer, limit: \"10/s burst 5\"}, {key: ip, limit: \"100/m\"}, {key: route, limit: \"1000000/d\"}]"), nil},
+		{"health checks too often", strings.Replace(route("methods: [GET]"), `upstream: {targets: ["http://127.0.0.1:9000"]}`, `upstream: {targets: ["http://127.0.0.1:9000"], health_check: {interval: 10ms, timeout: 5ms}}`, 1),
+			[]string{`routes[0].upstream.health_check.interval: 10ms is too short`}},
 		{"burst on a quota", route("rate_limits: [{key: ip, limit: \"1000/d burst 5\"}]"),
 			[]string{`6:116: routes[0].rate_limits[0].limit: "1000/d burst 5": a burst applies to rates with a period under an hour`}},
 		{"too many limits", route("rate_limits: [{key: ip, limit: 1/s}, {key: ip, limit: 2/s}, {key: ip, limit: 3/s}, {key: ip, limit: 4/s}, {key: ip, limit: 5/s}, {key: ip, limit: 6/s}, {key: ip, limit: 7/s}, {key: ip, limit: 8/s}, {key: ip, limit: 9/s}]"),

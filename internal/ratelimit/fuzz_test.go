@@ -46,14 +46,14 @@ func FuzzDecide(f *testing.F) {
 // fuzzRate turns arbitrary numbers into a valid rate.
 func fuzzRate(n, per, burst int64) config.Rate {
 	r := config.Rate{N: max(1, n&math.MaxInt64), Per: time.Duration(max(1, per&math.MaxInt64)), Burst: burst & math.MaxInt64}
-	if r.Per >= QuotaPeriod {
+	if r.IsQuota() {
 		r.Burst = 0
 	}
 	return r
 }
 
 func capacity(r config.Rate) int64 {
-	if r.Per >= QuotaPeriod {
+	if r.IsQuota() {
 		return r.N
 	}
 	return satAdd(r.N, r.Burst)

@@ -76,10 +76,6 @@ import (
 	"github.com/breakwater/breakwater/internal/config"
 )
 
-// QuotaPeriod is the shortest period enforced as a quota over aligned
-// windows; shorter periods are GCRA rates.
-const QuotaPeriod = config.QuotaPeriod
-
 // Limit is one rate limit or quota as configured.
 type Limit struct {
 	// Name identifies the limit in the RateLimit headers and in metrics,
@@ -121,7 +117,7 @@ func (l Limit) check() error {
 	case r.Burst < 0:
 		return fmt.Errorf("ratelimit: limit %q: the burst cannot be negative", l.Name)
 	case r.Burst > 0 && r.IsQuota():
-		return fmt.Errorf("ratelimit: limit %q (%s): a burst applies only to rates with a period under %s; quotas count requests per window", l.Name, r, QuotaPeriod)
+		return fmt.Errorf("ratelimit: limit %q (%s): a burst applies only to rates with a period under an hour; quotas count requests per window", l.Name, r)
 	}
 	return nil
 }

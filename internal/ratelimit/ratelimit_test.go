@@ -377,7 +377,7 @@ func TestExtremeRates(t *testing.T) {
 	m := NewMemory(MemoryOptions{})
 	for _, r := range []config.Rate{
 		{N: math.MaxInt64, Per: 1},
-		{N: 1, Per: QuotaPeriod - 1, Burst: math.MaxInt64},
+		{N: 1, Per: config.QuotaPeriod - 1, Burst: math.MaxInt64},
 		{N: math.MaxInt64, Per: math.MaxInt64},
 		{N: 1, Per: math.MaxInt64},
 		{N: 7, Per: 1, Burst: math.MaxInt64},
