@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -266,7 +267,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = http.MaxBytesReader(rec, r.Body, rt.maxBody)
+		x.body = bodyLimit{ReadCloser: http.MaxBytesReader(rec, r.Body, rt.maxBody), tooLarge: &x.bodyTooLarge}
+		r.Body = &x.body
 	}
 
 	rt.upstream.ServeHTTP(rec, r)
@@ -363,6 +365,26 @@ type exchange struct {
 	rec     recorder
 	snap    *snapshot        // the config the request is served by (nil: none loaded)
 	metrics *telemetry.Route // the matched route's series, or the gateway's "none"
+	body    bodyLimit
+	// bodyTooLarge is set when the body passed max_body while streaming
+	// (read by the transport's goroutine, hence atomic).
+	bodyTooLarge atomic.Bool
+}
+
+// bodyLimit is a request body under http.MaxBytesReader that remembers
+// whether the limit was hit.
+type bodyLimit struct {
+	io.ReadCloser
+	tooLarge *atomic.Bool
+}
+
+func (b *bodyLimit) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	var mbe *http.MaxBytesError
+	if err != nil && errors.As(err, &mbe) {
+		b.tooLarge.Store(true)
+	}
+	return n, err
 }
 
 var nosniff = []string{"nosniff"}
@@ -414,6 +436,12 @@ func (g *Gateway) finish(x *exchange, r *http.Request) {
 		if !rec.wroteHeader {
 			problem.Write(rec, r, http.StatusInternalServerError)
 		}
+	}
+	if x.bodyTooLarge.Load() {
+		// A body of unknown length grew past max_body while streaming: the
+		// proxy answered 413; count it like the 413 decided up front.
+		g.metrics.Rejected(telemetry.RejectBodyTooLarge)
+		g.emit(st, telemetry.EventBodyTooLarge)
 	}
 	g.record(x, r, false)
 	var params []string

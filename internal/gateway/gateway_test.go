@@ -190,6 +190,23 @@ func TestBodyLimit(t *testing.T) {
 	}
 }
 
+// A body of unknown length that grows past max_body is refused like one
+// declared too large, and counted and recorded the same way.
+func TestStreamedBodyOverLimit(t *testing.T) {
+	g := newTestGateway(t, strings.Replace(baseConfig, "scopes: [write]", "scopes: [read]", 1))
+	r := httptest.NewRequest("POST", "/items", io.MultiReader(strings.NewReader(strings.Repeat("x", 64))))
+	r.ContentLength = -1 // chunked
+	r.Header.Set("X-API-Key", testKey)
+	w := httptest.NewRecorder()
+	g.ServeHTTP(w, r)
+	if w.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("status %d, want 413", w.Code)
+	}
+	if evs := g.Events().List(telemetry.EventQuery{Kind: telemetry.EventBodyTooLarge}); len(evs) != 1 {
+		t.Fatalf("body_too_large events: %d, want 1", len(evs))
+	}
+}
+
 func TestApplyKeepsOldConfigOnError(t *testing.T) {
 	g := newTestGateway(t, baseConfig)
 	before := g.Config()
