@@ -47,6 +47,17 @@ const (
 	Unknown
 	// Malformed: empty, too long, repeated, unparsable.
 	Malformed
+	// Expired: a token past its exp (or not yet valid), a signature past
+	// its expires or older than max_age.
+	Expired
+	// Revoked: a token revoked before its expiry.
+	Revoked
+	// Replayed: a one-time value (signature nonce) seen before.
+	Replayed
+	// Unavailable: the credential could not be checked because a service it
+	// depends on (JWKS, introspection endpoint, state store) did not answer.
+	// The client still gets a 401, never a 5xx.
+	Unavailable
 )
 
 func (f *Failure) Error() string { return "authentication failed: " + f.Reason }

@@ -7,6 +7,9 @@ type Consumer struct {
 	ID        string
 	Scopes    []string // sorted, unique
 	ScopeText string   // Scopes joined by spaces, for X-Consumer-Scopes
+	// Claims are the verified claims of the token the consumer presented
+	// (jwt, introspection); nil for other credentials. Read-only.
+	Claims map[string]any
 }
 
 // HasScopes reports whether the consumer holds every scope in want.

@@ -26,6 +26,12 @@ const (
 	DefaultHSTSMaxAge          = Duration(365 * day)
 	DefaultOnUnavailable       = "local"
 	DefaultAPIKeyHeader        = "X-API-Key"
+	DefaultJWTLeeway           = Duration(30 * time.Second)
+	DefaultIntrospectionCache  = Duration(60 * time.Second)
+	DefaultSignatureMaxAge     = Duration(60 * time.Second)
+	DefaultTokenAlgorithm      = "EdDSA"
+	DefaultTokenTTL            = Duration(15 * time.Minute)
+	DefaultTokenRotateEvery    = Duration(24 * time.Hour)
 	DefaultUpstreamTimeout     = Duration(30 * time.Second)
 	DefaultRetries             = 1
 	DefaultMaxFails            = 3
@@ -78,9 +84,35 @@ func Defaults(c *Config) {
 	setIf(unset("store.on_unavailable", c.Store.OnUnavailable == ""), &c.Store.OnUnavailable, DefaultOnUnavailable)
 
 	for name, a := range c.Authenticators {
-		if a.Type == "api_key" && a.Query == "" {
-			setIf(unset("authenticators."+name+".header", a.Header == ""), &a.Header, DefaultAPIKeyHeader)
-			c.Authenticators[name] = a
+		p := "authenticators." + name + "."
+		switch a.Type {
+		case "api_key":
+			if a.Query == "" {
+				setIf(unset(p+"header", a.Header == ""), &a.Header, DefaultAPIKeyHeader)
+			}
+		case "jwt":
+			setIf(unset(p+"leeway", a.Leeway == 0), &a.Leeway, DefaultJWTLeeway)
+			if a.Issuer == "self" && c.TokenEndpoint != nil && len(a.Audience) == 0 && !c.written(p+"audience") {
+				a.Audience = Strings{c.TokenEndpoint.Issuer}
+			}
+		case "introspection":
+			setIf(unset(p+"cache", a.Cache == 0), &a.Cache, DefaultIntrospectionCache)
+		case "http_signature":
+			setIf(unset(p+"max_age", a.MaxAge == 0), &a.MaxAge, DefaultSignatureMaxAge)
+			if a.RequiredComponents == nil && !c.written(p+"required_components") {
+				a.RequiredComponents = []string{"@method", "@target-uri"}
+			}
+		}
+		c.Authenticators[name] = a
+	}
+	if t := c.TokenEndpoint; t != nil {
+		p := "token_endpoint."
+		setIf(unset(p+"algorithm", t.Algorithm == ""), &t.Algorithm, DefaultTokenAlgorithm)
+		setIf(unset(p+"ttl", t.TTL == 0), &t.TTL, DefaultTokenTTL)
+		setIf(unset(p+"rotate_every", t.RotateEvery == 0), &t.RotateEvery, DefaultTokenRotateEvery)
+		if t.RateLimit == nil {
+			r := DefaultTokenRateLimit()
+			t.RateLimit = &r
 		}
 	}
 	for i := range c.Routes {
@@ -88,6 +120,17 @@ func Defaults(c *Config) {
 			return unset(fmt.Sprintf("routes[%d].%s", i, field), zero)
 		})
 	}
+}
+
+// DefaultTokenRateLimit is the default of token_endpoint.rate_limit.
+func DefaultTokenRateLimit() Rate {
+	return Rate{N: 10, Per: time.Second, Burst: 20, Text: "10/s burst 20"}
+}
+
+// written reports whether path was written in the config file.
+func (c *Config) written(path string) bool {
+	_, ok := c.Positions[path]
+	return ok
 }
 
 func routeDefaults(c *Config, i int, unset func(field string, zero bool) bool) {
@@ -100,6 +143,10 @@ func routeDefaults(c *Config, i int, unset func(field string, zero bool) bool) {
 	if r.MaxBody == nil {
 		v := c.Server.Limits.MaxBody
 		r.MaxBody = &v
+	}
+	if r.Identity == nil {
+		v := !r.Public()
+		r.Identity = &v
 	}
 }
 

@@ -88,7 +88,7 @@ type TLS struct {
 	SelfSigned   bool   `yaml:"self_signed"`    // development only: a certificate generated into data_dir
 	ACME         *ACME  `yaml:"acme"`           // not available yet
 	MinVersion   string `yaml:"min_version"`    // "1.2" (default) or "1.3"
-	ClientCAFile string `yaml:"client_ca_file"` // not available yet
+	ClientCAFile string `yaml:"client_ca_file"` // PEM CAs of client certificates: asked for, checked by mtls authenticators
 	HSTS         HSTS   `yaml:"hsts"`
 }
 
@@ -121,8 +121,7 @@ type Admin struct {
 
 // Authenticator is one named way of authenticating a request. Type selects
 // which of the other fields apply; a field of another type is an error.
-// Names are 1 to 64 of [a-z0-9_-]; "none" is reserved. Only api_key is
-// available in this version; the other types are checked, then refused.
+// Names are 1 to 64 of [a-z0-9_-]; "none" is reserved.
 type Authenticator struct {
 	Type string `yaml:"type"` // required: api_key | jwt | introspection | mtls | http_signature
 
@@ -131,30 +130,38 @@ type Authenticator struct {
 	Query  string `yaml:"query"`  // discouraged: keys in URLs leak into logs
 
 	// jwt
-	Issuer     string   `yaml:"issuer"`
-	Audience   Strings  `yaml:"audience"`
-	JWKSURL    string   `yaml:"jwks_url"`
-	Algorithms []string `yaml:"algorithms"`
-	Leeway     Duration `yaml:"leeway"`
+	Issuer     string   `yaml:"issuer"`     // "iss" of accepted tokens; "self" for the gateway's own token_endpoint
+	Audience   Strings  `yaml:"audience"`   // one of these must be in "aud"; issuer self: default token_endpoint.issuer
+	JWKSURL    string   `yaml:"jwks_url"`   // https (http only on loopback)
+	Algorithms []string `yaml:"algorithms"` // allow-list; each bound to its key type
+	Leeway     Duration `yaml:"leeway"`     // clock skew allowed on exp, nbf, iat; default 30s
+	// ConsumerClaim names the claim whose value is the consumer id. Empty:
+	// the consumer is the one with a jwt credential for this authenticator
+	// and the token's "sub" (issuer self: the oauth_client of "client_id").
+	ConsumerClaim string `yaml:"consumer_claim"`
 
 	// introspection
 	URL          string       `yaml:"url"`
 	ClientID     string       `yaml:"client_id"`
 	ClientSecret secret.Value `yaml:"client_secret"`
-	Cache        Duration     `yaml:"cache"`
+	Cache        Duration     `yaml:"cache"` // positive cache, never past the token's exp; default 60s
+
+	// mtls
+	CRLFile string `yaml:"crl_file"` // optional: revoked client certificates (PEM or DER)
 
 	// http_signature
-	MaxAge             Duration `yaml:"max_age"`
-	RequiredComponents []string `yaml:"required_components"`
+	MaxAge             Duration `yaml:"max_age"`             // oldest "created" accepted; default 60s
+	RequiredComponents []string `yaml:"required_components"` // default ["@method", "@target-uri"]
 }
 
-// TokenEndpoint makes Breakwater an OAuth2 authorization server (not
-// available yet).
+// TokenEndpoint makes Breakwater an OAuth2 authorization server for the
+// client credentials grant (docs/tokens.md).
 type TokenEndpoint struct {
-	Issuer      string   `yaml:"issuer"`
-	Algorithm   string   `yaml:"algorithm"`
-	TTL         Duration `yaml:"ttl"`
-	RotateEvery Duration `yaml:"rotate_every"`
+	Issuer      string   `yaml:"issuer"`       // required: the gateway's public https URL; "iss" and "aud" of its tokens
+	Algorithm   string   `yaml:"algorithm"`    // EdDSA (default) | ES256 | RS256
+	TTL         Duration `yaml:"ttl"`          // access token lifetime; default 15m, at most 24h
+	RotateEvery Duration `yaml:"rotate_every"` // signing key rotation; default 24h, at least 1h
+	RateLimit   *Rate    `yaml:"rate_limit"`   // per client and per IP; default "10/s burst 20"
 }
 
 // Consumer is a client of the API.
@@ -166,8 +173,8 @@ type Consumer struct {
 }
 
 // Credential is exactly one way a consumer proves who it is: each list
-// entry sets one field. API key digests are unique across consumers. Only
-// api_key is available in this version.
+// entry sets one field. API key digests, oauth client ids and signature key
+// ids are unique across consumers.
 type Credential struct {
 	APIKey        *secret.Digest           `yaml:"api_key"`
 	JWT           *JWTCredential           `yaml:"jwt"`
@@ -176,16 +183,22 @@ type Credential struct {
 	HTTPSignature *HTTPSignatureCredential `yaml:"http_signature"`
 }
 
+// JWTCredential maps the tokens of a jwt authenticator with this "sub" to
+// the consumer.
 type JWTCredential struct {
 	Authenticator string `yaml:"authenticator"`
 	Subject       string `yaml:"subject"`
 }
 
+// OAuthClientCredential lets the consumer obtain access tokens from the
+// token endpoint (client_credentials).
 type OAuthClientCredential struct {
 	ClientID   string        `yaml:"client_id"`
 	SecretHash secret.Digest `yaml:"secret_hash"`
 }
 
+// MTLSCredential maps a client certificate to the consumer by one of its
+// names or by its SHA-256 fingerprint.
 type MTLSCredential struct {
 	SubjectCN string `yaml:"subject_cn"`
 	SANDNS    string `yaml:"san_dns"`
@@ -193,11 +206,13 @@ type MTLSCredential struct {
 	SHA256    string `yaml:"sha256"`
 }
 
+// HTTPSignatureCredential is a key the consumer signs requests with
+// (RFC 9421).
 type HTTPSignatureCredential struct {
 	KeyID     string       `yaml:"key_id"`
-	Alg       string       `yaml:"alg"`
-	Secret    secret.Value `yaml:"secret"`
-	PublicKey string       `yaml:"public_key"`
+	Alg       string       `yaml:"alg"`        // hmac-sha256 | ed25519 | ecdsa-p256-sha256
+	Secret    secret.Value `yaml:"secret"`     // hmac-sha256: base64 of at least 32 bytes
+	PublicKey string       `yaml:"public_key"` // ed25519, ecdsa-p256-sha256: PEM
 }
 
 // Route maps requests to an upstream, with the checks they must pass.
@@ -214,6 +229,10 @@ type Route struct {
 	OpenAPI            *OpenAPI         `yaml:"openapi"`              // not available yet
 	MaxBody            *Size            `yaml:"max_body"`             // default server.limits.max_body
 	MaskUpstreamErrors *bool            `yaml:"mask_upstream_errors"` // default true
+	// Identity sends the upstream X-Gateway-Identity, a JWT signed by the
+	// gateway naming consumer, scopes, route and request id. Default true
+	// on authenticated routes; it costs one signature per request.
+	Identity *bool `yaml:"identity"`
 }
 
 // Public reports whether the route says `auth: none`.

@@ -16,9 +16,9 @@ import (
 func authenticatorTypes() map[string][]string {
 	return map[string][]string{
 		"api_key":        {"header", "query"},
-		"jwt":            {"issuer", "audience", "jwks_url", "algorithms", "leeway"},
+		"jwt":            {"issuer", "audience", "jwks_url", "algorithms", "leeway", "consumer_claim"},
 		"introspection":  {"url", "client_id", "client_secret", "cache"},
-		"mtls":           {},
+		"mtls":           {"crl_file"},
 		"http_signature": {"max_age", "required_components"},
 	}
 }
@@ -78,11 +78,21 @@ func (v *validator) authenticators() {
 			if a.Cache < 0 {
 				v.errf(p+".cache", "must not be negative")
 			}
+		case "mtls":
+			if v.c.TLS.ClientCAFile == "" {
+				v.errf(p+".type", "mtls authenticators need tls.client_ca_file: the CAs that issue client certificates")
+			}
+			if a.CRLFile != "" {
+				v.readable(p+".crl_file", a.CRLFile)
+			}
 		case "http_signature":
-			v.positive(p+".max_age", int64(a.MaxAge))
+			if v.positive(p+".max_age", int64(a.MaxAge)) && a.MaxAge > Duration(time.Hour) {
+				v.errf(p+".max_age", "at most 1h: a signature older than that is a replay risk")
+			}
 			for i, c := range a.RequiredComponents {
-				if strings.TrimSpace(c) == "" {
-					v.errf(fmt.Sprintf("%s.required_components[%d]", p, i), "must not be empty")
+				if !isComponent(c) {
+					v.errf(fmt.Sprintf("%s.required_components[%d]", p, i),
+						`%q is not a component; use a derived component such as "@method", "@target-uri", "@authority", "@path", "@query", or a lowercase header name such as "content-digest"`, truncate(c))
 				}
 			}
 		}
@@ -119,6 +129,9 @@ func (v *validator) jwtAuthenticator(p string, a Authenticator) {
 		if a.JWKSURL != "" {
 			v.errf(p+".jwks_url", "tokens of issuer self are checked with Breakwater's own keys; remove jwks_url")
 		}
+		if len(a.Algorithms) > 0 {
+			v.errf(p+".algorithms", "tokens of issuer self are checked with the algorithm of each of Breakwater's own keys; remove algorithms")
+		}
 		if v.c.TokenEndpoint == nil {
 			v.errf(p+".issuer", "issuer self needs token_endpoint to be configured")
 		}
@@ -148,6 +161,19 @@ func (v *validator) jwtAuthenticator(p string, a Authenticator) {
 	if a.Leeway < 0 || a.Leeway > Duration(5*time.Minute) {
 		v.errf(p+".leeway", "must be from 0 to 5m")
 	}
+	if a.ConsumerClaim != "" && !isIdent(strings.ToLower(a.ConsumerClaim)) {
+		v.errf(p+".consumer_claim", "%q is not a claim name; use 1 to 64 letters, digits, \"_\" and \"-\"", truncate(a.ConsumerClaim))
+	}
+}
+
+// isComponent reports whether c names an RFC 9421 component the gateway can
+// cover: a derived component or a lowercase header field name.
+func isComponent(c string) bool {
+	switch c {
+	case "@method", "@target-uri", "@authority", "@scheme", "@request-target", "@path", "@query":
+		return true
+	}
+	return isToken(c) && strings.ToLower(c) == c
 }
 
 func (v *validator) tokenEndpoint() {
@@ -165,8 +191,15 @@ func (v *validator) tokenEndpoint() {
 	default:
 		v.errf("token_endpoint.algorithm", "%q is not one of EdDSA, ES256, RS256", truncate(t.Algorithm))
 	}
-	v.positive("token_endpoint.ttl", int64(t.TTL))
-	v.positive("token_endpoint.rotate_every", int64(t.RotateEvery))
+	if v.positive("token_endpoint.ttl", int64(t.TTL)) && t.TTL > Duration(24*time.Hour) {
+		v.errf("token_endpoint.ttl", "at most 24h; access tokens are meant to be short-lived (15m is the default)")
+	}
+	if v.positive("token_endpoint.rotate_every", int64(t.RotateEvery)) && t.RotateEvery < Duration(time.Hour) {
+		v.errf("token_endpoint.rotate_every", "at least 1h")
+	}
+	if t.RateLimit != nil {
+		v.rate("token_endpoint.rate_limit", *t.RateLimit)
+	}
 }
 
 func (v *validator) consumers() {
@@ -266,6 +299,8 @@ func (v *validator) credential(cp string, cr Credential, keys map[[32]byte]strin
 			v.errf(jp+".authenticator", "required; the jwt authenticator that issues this consumer's tokens")
 		} else if a, ok := v.c.Authenticators[j.Authenticator]; !ok || a.Type != "jwt" {
 			v.errf(jp+".authenticator", "%q is not a jwt authenticator", truncate(j.Authenticator))
+		} else if a.Issuer == "self" {
+			v.errf(jp+".authenticator", "tokens of issuer self name their client; give the consumer an oauth_client credential instead")
 		}
 		if j.Subject == "" {
 			v.errf(jp+".subject", `required; the "sub" of this consumer's tokens`)
@@ -282,6 +317,9 @@ func (v *validator) credential(cp string, cr Credential, keys map[[32]byte]strin
 		}
 		if o.SecretHash.IsZero() {
 			v.errf(op+".secret_hash", `required; make one with "breakwater secret hash"`)
+		}
+		if v.c.TokenEndpoint == nil {
+			v.errf(op, "oauth_client credentials need token_endpoint to be configured")
 		}
 	}
 	if m := cr.MTLS; m != nil {
@@ -330,14 +368,14 @@ func (v *validator) signatureCredential(hp string, h *HTTPSignatureCredential, k
 		if h.PublicKey != "" {
 			v.errf(hp+".public_key", "not used with hmac-sha256; remove it")
 		}
-	case "ed25519":
+	case "ed25519", "ecdsa-p256-sha256":
 		if !strings.Contains(h.PublicKey, "-----BEGIN PUBLIC KEY-----") {
-			v.errf(hp+".public_key", "required for ed25519; the PEM public key")
+			v.errf(hp+".public_key", "required for %s; the PEM public key (-----BEGIN PUBLIC KEY-----)", h.Alg)
 		}
 		if !h.Secret.IsZero() {
-			v.errf(hp+".secret", "not used with ed25519; remove it")
+			v.errf(hp+".secret", "not used with %s; remove it", h.Alg)
 		}
 	default:
-		v.errf(hp+".alg", "%q is not one of hmac-sha256, ed25519", truncate(h.Alg))
+		v.errf(hp+".alg", "%q is not one of hmac-sha256, ed25519, ecdsa-p256-sha256", truncate(h.Alg))
 	}
 }

@@ -129,6 +129,9 @@ func (v *validator) routeAuth(p string, r *Route) {
 	if r.Public() && len(r.Scopes) > 0 {
 		v.errf(p+".scopes", "a public route (auth: none) has no consumer to hold scopes; remove scopes or name authenticators")
 	}
+	if r.Public() && r.Identity != nil && *r.Identity && v.written(p+".identity") {
+		v.errf(p+".identity", "a public route (auth: none) has no consumer to vouch for; remove identity or name authenticators")
+	}
 }
 
 // authNames checks a list of authenticator names; "none" is allowed alone

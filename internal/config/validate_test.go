@@ -105,7 +105,6 @@ func TestValidateTLS(t *testing.T) {
 		{"client CA", withTLS("tls: {self_signed: true, client_ca_file: ca.pem}"),
 			[]string{
 				"3:42: tls.client_ca_file: cannot read ",
-				"3:42: tls.client_ca_file: client certificates are not available in this version of Breakwater yet; remove the field",
 			}},
 	})
 }
@@ -137,7 +136,6 @@ func TestValidateAuthenticators(t *testing.T) {
 				`6:95: authenticators.k.algorithms[0]: "HS256" is not allowed; want one of RS256,`,
 				`6:102: authenticators.k.algorithms[1]: "none" is not allowed`,
 				"6:124: authenticators.k.leeway: must be from 0 to 5m",
-				"6:13: authenticators.k.type: jwt authenticators are not available in this version of Breakwater yet; use type api_key",
 			}},
 		{"jwt self", withAuth("  k: {type: jwt, issuer: self, jwks_url: \"https://x/jwks\"}\n"),
 			[]string{
@@ -149,20 +147,29 @@ func TestValidateAuthenticators(t *testing.T) {
 				"6:33: authenticators.k.url: must use https",
 				"6:3: authenticators.k.client_id: required",
 				`6:3: authenticators.k.client_secret: required; write it as "${ENV_VAR}" or "file:PATH"`,
-				"6:13: authenticators.k.type: introspection authenticators are not available",
 			}},
 		{"introspection on loopback", withAuth("  k: {type: introspection, url: \"http://127.0.0.1/i\", client_id: gw, client_secret: \"s\"}\n"),
-			[]string{"introspection authenticators are not available"}},
-		{"http_signature", withAuth("  k: {type: http_signature, required_components: [\"@method\", \"\"]}\n"),
+			nil},
+		{"http_signature", withAuth("  k: {type: http_signature, max_age: 2h, required_components: [\"@method\", \"\", \"@bogus\", Content-Digest]}\n"),
 			[]string{
-				"6:3: authenticators.k.max_age: must be more than 0",
-				"6:62: authenticators.k.required_components[1]: must not be empty",
-				"http_signature authenticators are not available",
+				"6:38: authenticators.k.max_age: at most 1h",
+				`6:75: authenticators.k.required_components[1]: "" is not a component`,
+				`6:79: authenticators.k.required_components[2]: "@bogus" is not a component`,
+				`6:89: authenticators.k.required_components[3]: "Content-Digest" is not a component`,
 			}},
+		{"http_signature max_age 0", withAuth("  k: {type: http_signature, max_age: 0s}\n"),
+			[]string{"6:38: authenticators.k.max_age: must be more than 0"}},
 		{"mtls", withAuth("  k: {type: mtls, header: X}\n"),
 			[]string{
 				"6:27: authenticators.k.header: not a field of mtls authenticators (it belongs to type api_key); remove it",
-				"6:13: authenticators.k.type: mtls authenticators are not available",
+				"6:13: authenticators.k.type: mtls authenticators need tls.client_ca_file",
+			}},
+		{"mtls crl", withAuth("  k: {type: mtls, crl_file: nope.crl}\n"),
+			[]string{"6:29: authenticators.k.crl_file: cannot read "}},
+		{"jwt self with algorithms and claim", withAuth("  k: {type: jwt, issuer: self, algorithms: [RS256], consumer_claim: \"a b\"}\n"),
+			[]string{
+				"6:44: authenticators.k.algorithms: tokens of issuer self are checked with the algorithm of each of Breakwater's own keys",
+				`6:69: authenticators.k.consumer_claim: "a b" is not a claim name`,
 			}},
 	})
 }
@@ -206,19 +213,16 @@ func TestValidateConsumers(t *testing.T) {
 			[]string{
 				`14:30: consumers[0].credentials[0].jwt.authenticator: "keys" is not a jwt authenticator`,
 				`14:14: consumers[0].credentials[0].jwt.subject: required`,
-				"14:14: consumers[0].credentials[0].jwt: jwt credentials are not available in this version of Breakwater yet; use api_key credentials",
 				"15:23: consumers[0].credentials[1].oauth_client.secret_hash: required",
 				`16:35: consumers[0].credentials[2].oauth_client.client_id: "c1" is already used at consumers[0].credentials[1].oauth_client.client_id`,
-				"oauth_client credentials are not available",
 				"17:40: consumers[0].credentials[3].mtls.san_dns: conflicts with subject_cn",
 				"18:24: consumers[0].credentials[4].mtls.sha256: want the certificate's SHA-256 fingerprint as 64 hex digits",
-				"mtls credentials are not available",
 				"19:63: consumers[0].credentials[5].http_signature.secret: want base64 of at least 32 bytes",
-				`20:42: consumers[0].credentials[6].http_signature.alg: "rsa" is not one of hmac-sha256, ed25519`,
+				`20:42: consumers[0].credentials[6].http_signature.alg: "rsa" is not one of hmac-sha256, ed25519, ecdsa-p256-sha256`,
+				"15:23: consumers[0].credentials[1].oauth_client: oauth_client credentials need token_endpoint to be configured",
 				`20:34: consumers[0].credentials[6].http_signature.key_id: "k" is already used at consumers[0].credentials[5].http_signature.key_id`,
 				"21:25: consumers[0].credentials[7].http_signature.public_key: required for ed25519",
 				"21:60: consumers[0].credentials[7].http_signature.secret: not used with ed25519",
-				"http_signature credentials are not available",
 			}},
 	})
 }
@@ -343,12 +347,14 @@ func TestValidateUpstream(t *testing.T) {
 
 func TestValidateRefusedSections(t *testing.T) {
 	runValidationRows(t, []validationRow{
-		{"token endpoint", validBase + "token_endpoint: {issuer: \"https://api.example.com\", algorithm: HS256, ttl: 15m}\n",
+		{"token endpoint", validBase + "token_endpoint: {issuer: \"https://api.example.com\", algorithm: HS256, ttl: 48h, rotate_every: 10m, rate_limit: \"5/d burst 2\"}\n",
 			[]string{
 				`11:64: token_endpoint.algorithm: "HS256" is not one of EdDSA, ES256, RS256`,
-				"11:17: token_endpoint.rotate_every: must be more than 0",
-				"11:17: token_endpoint: the token endpoint is not available in this version of Breakwater yet; remove the section",
+				"11:76: token_endpoint.ttl: at most 24h",
+				"11:95: token_endpoint.rotate_every: at least 1h",
+				`11:112: token_endpoint.rate_limit: "5/d burst 2": a burst applies to rates`,
 			}},
+		{"token endpoint defaults", validBase + "token_endpoint: {issuer: \"https://api.example.com\"}\n", nil},
 		{"docs", validBase + "docs: {path: docs, auth: [none, nope], specs: [specs/orders.yaml, specs/x.yaml]}\n",
 			[]string{
 				`11:14: docs.path: must be a plain path such as "/docs"`,
@@ -375,17 +381,12 @@ func TestValidateRefusedSections(t *testing.T) {
 // against a row that can never fire.
 func TestNotYetAvailableRowsFire(t *testing.T) {
 	c := &Config{
-		Authenticators: map[string]Authenticator{"j": {Type: "jwt"}, "i": {Type: "introspection"}, "m": {Type: "mtls"}, "h": {Type: "http_signature"}},
-		TokenEndpoint:  &TokenEndpoint{},
-		Consumers: []Consumer{{
-			Credentials: []Credential{{JWT: &JWTCredential{}}, {OAuthClient: &OAuthClientCredential{}}, {MTLS: &MTLSCredential{}}, {HTTPSignature: &HTTPSignatureCredential{}}},
-			RateLimits:  []Rate{{N: 1}},
-		}},
+		Consumers: []Consumer{{RateLimits: []Rate{{N: 1}}}},
 		Routes: []Route{{Policy: "x", RateLimits: []RouteRateLimit{{}}, OpenAPI: &OpenAPI{}}},
 		Docs:   &Docs{},
 		CORS:   &CORS{},
 		Store:  Store{Redis: "redis://x"},
-		TLS:    TLS{ACME: &ACME{}, ClientCAFile: "x"},
+		TLS:    TLS{ACME: &ACME{}},
 	}
 	for _, f := range notYetAvailable() {
 		if len(f.uses(c)) == 0 {

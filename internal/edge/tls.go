@@ -85,9 +85,12 @@ func ServerTLS(c config.TLS, resolve func(string) string, dataDir string) (*Cert
 		},
 	}
 	if clientCAs != nil {
-		// Verify a certificate when one is offered; whether one is required
-		// is a per-route decision of the mtls authenticator.
-		certs.cfg.ClientAuth = tls.VerifyClientCertIfGiven
+		// Ask for a certificate, and name the accepted CAs in the request,
+		// but do not verify at the handshake: the mtls authenticator of the
+		// route verifies it (and its CRL), so an untrusted certificate gets
+		// the same 401 as any other failed credential instead of a broken
+		// connection, and the CAs follow a config reload.
+		certs.cfg.ClientAuth = tls.RequestClientCert
 		certs.cfg.ClientCAs = clientCAs
 	}
 	return certs, nil
@@ -95,8 +98,8 @@ func ServerTLS(c config.TLS, resolve func(string) string, dataDir string) (*Cert
 
 // Config returns the listener's TLS configuration. It is shared and must not
 // be modified (Clone it first); it always serves the certificate of the last
-// successful Reload. The client CA pool is fixed when ServerTLS runs: a new
-// tls.client_ca_file needs a new Certs.
+// successful Reload. The client CA names sent in certificate requests are
+// fixed when ServerTLS runs; verification follows the running config.
 func (c *Certs) Config() *tls.Config { return c.cfg }
 
 // Reload reads the certificate again (the files of tls.cert_file/key_file,

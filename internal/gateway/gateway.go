@@ -22,6 +22,7 @@ import (
 	"github.com/breakwater/breakwater/internal/problem"
 	"github.com/breakwater/breakwater/internal/ratelimit"
 	"github.com/breakwater/breakwater/internal/reqctx"
+	"github.com/breakwater/breakwater/internal/state"
 	"github.com/breakwater/breakwater/internal/telemetry"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -34,7 +35,9 @@ type Gateway struct {
 	ctx     context.Context // bounds background work (health checks)
 	metrics *telemetry.Metrics
 	events  *telemetry.Events
-	limiter ratelimit.Store  // outlives reloads: a reload does not reset limits
+	limiter ratelimit.Store // outlives reloads: a reload does not reset limits
+	nonces  state.Nonces
+	revoked state.Revocations
 	noRoute *telemetry.Route // series of requests that matched no route
 
 	mu       sync.Mutex // serialises Apply
@@ -62,6 +65,10 @@ type Deps struct {
 	Events  *telemetry.Events
 	// Limiter decides rate limits and quotas. Nil: an embedded store.
 	Limiter ratelimit.Store
+	// Nonces and Revocations are the shared security state (signature
+	// nonces, revoked access tokens). Nil: an embedded store.
+	Nonces      state.Nonces
+	Revocations state.Revocations
 }
 
 // New returns a gateway serving cfg. Background work stops when ctx ends.
@@ -82,8 +89,12 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 	if d.Limiter == nil {
 		d.Limiter = ratelimit.NewMemory(ratelimit.MemoryOptions{})
 	}
+	if d.Nonces == nil || d.Revocations == nil {
+		m := state.NewMemory(state.MemoryOptions{})
+		d.Nonces, d.Revocations = m, m
+	}
 	g := &Gateway{logger: d.Logger, access: d.Access, ctx: ctx, metrics: m, events: d.Events, limiter: d.Limiter,
-		noRoute: m.Route(telemetry.NoRoute)}
+		nonces: d.Nonces, revoked: d.Revocations, noRoute: m.Route(telemetry.NoRoute)}
 	m.SetInFlight(g.inFlight.Load)
 	// The initial load is not a reload: it is not counted.
 	if err := g.apply(cfg); err != nil {

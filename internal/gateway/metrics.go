@@ -13,6 +13,16 @@ func authReason(k authn.FailureKind) telemetry.AuthReason {
 		return telemetry.AuthUnknownKey
 	case authn.Malformed:
 		return telemetry.AuthMalformed
+	case authn.Invalid:
+		return telemetry.AuthInvalid
+	case authn.Expired:
+		return telemetry.AuthExpired
+	case authn.Revoked:
+		return telemetry.AuthRevoked
+	case authn.Replayed:
+		return telemetry.AuthReplayed
+	case authn.Unavailable:
+		return telemetry.AuthUnavailable
 	}
 	return telemetry.AuthOther
 }

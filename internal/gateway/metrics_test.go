@@ -79,21 +79,41 @@ breakwater_requests_total{code_class="4xx",method="DELETE",route="(none)"} 1
 breakwater_requests_total{code_class="4xx",method="POST",route="write"} 1
 # HELP breakwater_auth_failures_total Authentication failures, by route, authenticator ("none" when no credential was found) and reason.
 # TYPE breakwater_auth_failures_total counter
+breakwater_auth_failures_total{authenticator="keys",reason="expired",route="items"} 0
+breakwater_auth_failures_total{authenticator="keys",reason="invalid",route="items"} 0
 breakwater_auth_failures_total{authenticator="keys",reason="malformed",route="items"} 1
 breakwater_auth_failures_total{authenticator="keys",reason="no_credential",route="items"} 0
 breakwater_auth_failures_total{authenticator="keys",reason="other",route="items"} 0
+breakwater_auth_failures_total{authenticator="keys",reason="replayed",route="items"} 0
+breakwater_auth_failures_total{authenticator="keys",reason="revoked",route="items"} 0
+breakwater_auth_failures_total{authenticator="keys",reason="unavailable",route="items"} 0
 breakwater_auth_failures_total{authenticator="keys",reason="unknown_key",route="items"} 1
+breakwater_auth_failures_total{authenticator="keys",reason="expired",route="write"} 0
+breakwater_auth_failures_total{authenticator="keys",reason="invalid",route="write"} 0
 breakwater_auth_failures_total{authenticator="keys",reason="malformed",route="write"} 0
 breakwater_auth_failures_total{authenticator="keys",reason="no_credential",route="write"} 0
 breakwater_auth_failures_total{authenticator="keys",reason="other",route="write"} 0
+breakwater_auth_failures_total{authenticator="keys",reason="replayed",route="write"} 0
+breakwater_auth_failures_total{authenticator="keys",reason="revoked",route="write"} 0
+breakwater_auth_failures_total{authenticator="keys",reason="unavailable",route="write"} 0
 breakwater_auth_failures_total{authenticator="keys",reason="unknown_key",route="write"} 0
+breakwater_auth_failures_total{authenticator="none",reason="expired",route="items"} 0
+breakwater_auth_failures_total{authenticator="none",reason="invalid",route="items"} 0
 breakwater_auth_failures_total{authenticator="none",reason="malformed",route="items"} 0
 breakwater_auth_failures_total{authenticator="none",reason="no_credential",route="items"} 1
 breakwater_auth_failures_total{authenticator="none",reason="other",route="items"} 0
+breakwater_auth_failures_total{authenticator="none",reason="replayed",route="items"} 0
+breakwater_auth_failures_total{authenticator="none",reason="revoked",route="items"} 0
+breakwater_auth_failures_total{authenticator="none",reason="unavailable",route="items"} 0
 breakwater_auth_failures_total{authenticator="none",reason="unknown_key",route="items"} 0
+breakwater_auth_failures_total{authenticator="none",reason="expired",route="write"} 0
+breakwater_auth_failures_total{authenticator="none",reason="invalid",route="write"} 0
 breakwater_auth_failures_total{authenticator="none",reason="malformed",route="write"} 0
 breakwater_auth_failures_total{authenticator="none",reason="no_credential",route="write"} 0
 breakwater_auth_failures_total{authenticator="none",reason="other",route="write"} 0
+breakwater_auth_failures_total{authenticator="none",reason="replayed",route="write"} 0
+breakwater_auth_failures_total{authenticator="none",reason="revoked",route="write"} 0
+breakwater_auth_failures_total{authenticator="none",reason="unavailable",route="write"} 0
 breakwater_auth_failures_total{authenticator="none",reason="unknown_key",route="write"} 0
 # HELP breakwater_rejected_requests_total Requests the gateway refused itself, by reason.
 # TYPE breakwater_rejected_requests_total counter

@@ -17,6 +17,7 @@ import (
 	"github.com/breakwater/breakwater/internal/config"
 	"github.com/breakwater/breakwater/internal/edge"
 	"github.com/breakwater/breakwater/internal/ratelimit"
+	"github.com/breakwater/breakwater/internal/state"
 	"github.com/breakwater/breakwater/internal/telemetry"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -52,10 +53,9 @@ type Runtime struct {
 	registry *prometheus.Registry
 	metrics  *telemetry.Metrics
 
-	// The embedded rate-limit store, saved to dataDir periodically and at
+	// The embedded stores' state, saved to data_dir periodically and at
 	// shutdown; stopSaving ends the periodic saves.
-	limiter    *ratelimit.Memory
-	dataDir    string
+	persist    []persisted
 	stopSaving context.CancelFunc
 
 	servers []*http.Server
@@ -80,13 +80,18 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Runtime, err 
 	}
 	events := telemetry.NewEvents(telemetry.EventsOptions{Logger: o.Logger})
 	limiter := ratelimit.NewMemory(ratelimit.MemoryOptions{})
-	restoreLimiter(limiter, cfg.Server.DataDir, time.Now(), o.Logger)
-	gw, err := New(ctx, cfg, Deps{Logger: o.Logger, Access: o.Access, Metrics: metrics, Events: events, Limiter: limiter})
+	security := state.NewMemory(state.MemoryOptions{})
+	persist := persistedState(cfg.Server.DataDir, limiter, security)
+	for _, p := range persist {
+		p.load(time.Now(), o.Logger)
+	}
+	gw, err := New(ctx, cfg, Deps{Logger: o.Logger, Access: o.Access, Metrics: metrics, Events: events,
+		Limiter: limiter, Nonces: security, Revocations: security})
 	if err != nil {
 		return nil, err
 	}
 	rt := &Runtime{gw: gw, certs: certs, o: o, errs: make(chan error, 3), registry: reg, metrics: metrics,
-		limiter: limiter, dataDir: cfg.Server.DataDir}
+		persist: persist}
 	defer func() {
 		if err != nil {
 			rt.closeNow()
@@ -159,7 +164,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Runtime, err 
 	}
 	saveCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	rt.stopSaving = stop
-	go saveLimiterEvery(saveCtx, limiter, rt.dataDir, stateSaveInterval, o.Logger)
+	go saveEvery(saveCtx, persist, stateSaveInterval, o.Logger)
 	rt.ready.Store(true)
 	return rt, nil
 }
@@ -266,8 +271,7 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 	rt.gw.Close()
 	if rt.stopSaving != nil {
 		rt.stopSaving()
-		if err := saveLimiter(rt.limiter, rt.dataDir, time.Now()); err != nil {
-			rt.o.Logger.Error("rate limit state not saved", "err", err.Error())
+		if err := saveAll(rt.persist, time.Now(), rt.o.Logger); err != nil {
 			errs = append(errs, err)
 		}
 	}

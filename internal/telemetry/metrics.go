@@ -108,6 +108,11 @@ const (
 	AuthNoCredential AuthReason = iota // no authenticator of the route found its credential
 	AuthUnknownKey                     // a well-formed credential nobody owns
 	AuthMalformed                      // a credential that is not well formed (empty, too long, repeated)
+	AuthInvalid                        // well formed but not acceptable: bad signature, wrong issuer or audience
+	AuthExpired                        // expired or not yet valid
+	AuthRevoked                        // revoked before its expiry
+	AuthReplayed                       // a signature nonce seen before
+	AuthUnavailable                    // a service the check depends on did not answer (JWKS, introspection)
 	AuthOther                          // anything else (including authenticator errors)
 	numAuthReasons
 )
@@ -116,6 +121,11 @@ var authReasonNames = [numAuthReasons]string{
 	AuthNoCredential: "no_credential",
 	AuthUnknownKey:   "unknown_key",
 	AuthMalformed:    "malformed",
+	AuthInvalid:      "invalid",
+	AuthExpired:      "expired",
+	AuthRevoked:      "revoked",
+	AuthReplayed:     "replayed",
+	AuthUnavailable:  "unavailable",
 	AuthOther:        "other",
 }
 
