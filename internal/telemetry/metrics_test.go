@@ -123,9 +123,14 @@ breakwater_connections_rejected_total{reason="max_connections"} 0
 breakwater_connections_rejected_total{reason="max_connections_per_ip"} 0
 # HELP breakwater_auth_failures_total Authentication failures, by route, authenticator ("none" when no credential was found) and reason.
 # TYPE breakwater_auth_failures_total counter
+breakwater_auth_failures_total{authenticator="keys",reason="expired",route="items"} 0
+breakwater_auth_failures_total{authenticator="keys",reason="invalid",route="items"} 0
 breakwater_auth_failures_total{authenticator="keys",reason="malformed",route="items"} 0
 breakwater_auth_failures_total{authenticator="keys",reason="no_credential",route="items"} 0
 breakwater_auth_failures_total{authenticator="keys",reason="other",route="items"} 1
+breakwater_auth_failures_total{authenticator="keys",reason="replayed",route="items"} 0
+breakwater_auth_failures_total{authenticator="keys",reason="revoked",route="items"} 0
+breakwater_auth_failures_total{authenticator="keys",reason="unavailable",route="items"} 0
 breakwater_auth_failures_total{authenticator="keys",reason="unknown_key",route="items"} 0
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
