@@ -163,6 +163,26 @@ func TestDemo(t *testing.T) {
 			if status != want {
 				fail("want %d (the comment: %q), got %d", want, c.comment, status)
 			}
+		case strings.Contains(com, "oauth2"):
+			if strings.Contains(c.line, "Authorization: Bearer") {
+				seen["oauth-call"] = true
+				var v map[string]any
+				if err := json.Unmarshal([]byte(outp), &v); err != nil || v["id"] != "ord-1" {
+					fail("want order ord-1, fetched with the access token")
+				}
+				break
+			}
+			seen["oauth-token"] = true
+			var v map[string]any
+			if err := json.Unmarshal([]byte(outp), &v); err != nil || v["token_type"] != "Bearer" || v["access_token"] == nil {
+				fail("want an OAuth2 token response")
+			}
+		case strings.Contains(com, "verify its tokens"):
+			seen["jwks"] = true
+			var v struct{ Keys []map[string]any }
+			if err := json.Unmarshal([]byte(outp), &v); err != nil || len(v.Keys) == 0 || v.Keys[0]["d"] != nil {
+				fail("want the public JWKS (and no private key material)")
+			}
 		case strings.Contains(com, "stack trace"):
 			seen["crash"] = true
 			if status != 500 {
@@ -213,7 +233,8 @@ func TestDemo(t *testing.T) {
 			fail("a command under a comment this test does not know; teach the test what it should do")
 		}
 	}
-	for _, k := range []string{"public", "401", "read", "write", "crash", "ratelimit", "ambiguous", "readyz", "config", "metrics", "events"} {
+	for _, k := range []string{"public", "401", "read", "write", "crash", "ratelimit", "ambiguous", "readyz", "config", "metrics", "events",
+		"oauth-token", "oauth-call", "jwks"} {
 		if !seen[k] {
 			t.Errorf("the demo printed no %q command", k)
 		}

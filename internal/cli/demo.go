@@ -24,8 +24,9 @@ func runDemo(ctx context.Context, env Env, args []string) int {
 	fs := newFlags(env, "demo", "demo [--https ADDR] [--admin ADDR]", `
 Runs the gateway on an embedded default config — no file, no network, no
 Redis: a self-signed certificate (kept in a temporary directory), a built-in
-demo orders API behind the gateway, freshly generated API keys and admin
-token, and the admin listener. It prints curl commands that work as printed
+demo orders API behind the gateway, freshly generated API keys, an OAuth2
+client (token endpoint and access tokens) and admin token, and the admin
+listener. It prints curl commands that work as printed
 (with --cacert, never -k). Ctrl-C stops it and removes the temporary files.
 
 The embedded config is internal/cli/demo.yaml in the source tree.`)
@@ -59,14 +60,20 @@ The embedded config is internal/cli/demo.yaml in the source tree.`)
 	go func() { _ = upstream.Serve(upLn) }()
 	defer upstream.Close()
 
-	var creds [3]string // reader key, writer key, admin token
-	for i, p := range []string{"bw_", "bw_", "bwadm_"} {
+	var creds [4]string // reader key, writer key, admin token, OAuth2 client secret
+	for i, p := range []string{"bw_", "bw_", "bwadm_", "bwcs_"} {
 		if creds[i], err = secret.NewKey(p); err != nil {
 			fmt.Fprintf(env.Stderr, "breakwater demo: %v\n", err)
 			return 1
 		}
 	}
+	base := "https://" + *httpsAddr
+	if h, p, err := net.SplitHostPort(*httpsAddr); err == nil && (h == "127.0.0.1" || h == "0.0.0.0" || h == "") {
+		base = "https://localhost:" + p
+	}
 	vars := map[string]string{
+		"BW_DEMO_ISSUER":      base,
+		"BW_DEMO_CLIENT_HASH": secret.SumString(creds[3]).String(),
 		"BW_DEMO_HTTPS":       *httpsAddr,
 		"BW_DEMO_ADMIN":       *adminAddr,
 		"BW_DEMO_DATA":        dir,
@@ -92,10 +99,6 @@ The embedded config is internal/cli/demo.yaml in the source tree.`)
 	}
 	a := rt.Addrs()
 	ca := edge.CAFile(dir)
-	base := "https://" + a.HTTPS
-	if h, p, err := net.SplitHostPort(a.HTTPS); err == nil && (h == "127.0.0.1" || h == "0.0.0.0" || h == "") {
-		base = "https://localhost:" + p
-	}
 	fmt.Fprintf(env.Stdout, `
 Breakwater demo is running.
 
@@ -115,6 +118,13 @@ Try it (copy and paste):
   # the demo-client key (scope orders:read)
   curl --cacert %[3]s -H 'X-API-Key: %[4]s' %[1]s/v1/orders
   curl --cacert %[3]s -H 'X-API-Key: %[4]s' %[1]s/v1/orders/ord-1
+
+  # OAuth2: demo-client trades its secret for a 15-minute access token, then calls with it
+  curl --cacert %[3]s -u 'demo-client:%[7]s' -d grant_type=client_credentials %[1]s/oauth2/token
+  curl --cacert %[3]s -H "Authorization: Bearer $(curl -s --cacert %[3]s -u 'demo-client:%[7]s' -d grant_type=client_credentials %[1]s/oauth2/token | sed 's/.*"access_token":"\([^"]*\)".*/\1/')" %[1]s/v1/orders/ord-1
+
+  # the keys that verify its tokens (and the X-Gateway-Identity the upstream receives)
+  curl --cacert %[3]s %[1]s/.well-known/jwks.json
 
   # writing needs orders:write: 403 for demo-client, 201 for demo-writer
   curl --cacert %[3]s -i -H 'X-API-Key: %[4]s' -H 'Content-Type: application/json' -d '{"item":"buoy","quantity":2}' %[1]s/v1/orders
@@ -137,6 +147,6 @@ Try it (copy and paste):
 
 Press Ctrl-C to stop.
 
-`, base, a.Admin, ca, creds[0], creds[1], creds[2])
+`, base, a.Admin, ca, creds[0], creds[1], creds[2], creds[3])
 	return runUntilDone(ctx, rt, logger, "", 5*time.Second)
 }

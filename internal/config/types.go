@@ -135,9 +135,11 @@ type Authenticator struct {
 	JWKSURL    string   `yaml:"jwks_url"`   // https (http only on loopback)
 	Algorithms []string `yaml:"algorithms"` // allow-list; each bound to its key type
 	Leeway     Duration `yaml:"leeway"`     // clock skew allowed on exp, nbf, iat; default 30s
-	// ConsumerClaim names the claim whose value is the consumer id. Empty:
-	// the consumer is the one with a jwt credential for this authenticator
-	// and the token's "sub" (issuer self: the oauth_client of "client_id").
+	// ConsumerClaim (jwt, introspection) names the claim whose value is the
+	// consumer id. Empty: for jwt, the consumer with a jwt credential for
+	// this authenticator and the token's "sub" (issuer self: the consumer of
+	// the oauth_client in "client_id"); for introspection, the consumer
+	// whose id is the answer's "client_id".
 	ConsumerClaim string `yaml:"consumer_claim"`
 
 	// introspection

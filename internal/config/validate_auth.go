@@ -17,7 +17,7 @@ func authenticatorTypes() map[string][]string {
 	return map[string][]string{
 		"api_key":        {"header", "query"},
 		"jwt":            {"issuer", "audience", "jwks_url", "algorithms", "leeway", "consumer_claim"},
-		"introspection":  {"url", "client_id", "client_secret", "cache"},
+		"introspection":  {"url", "client_id", "client_secret", "cache", "consumer_claim"},
 		"mtls":           {"crl_file"},
 		"http_signature": {"max_age", "required_components"},
 	}
@@ -78,6 +78,7 @@ func (v *validator) authenticators() {
 			if a.Cache < 0 {
 				v.errf(p+".cache", "must not be negative")
 			}
+			v.consumerClaim(p, a)
 		case "mtls":
 			if v.c.TLS.ClientCAFile == "" {
 				v.errf(p+".type", "mtls authenticators need tls.client_ca_file: the CAs that issue client certificates")
@@ -161,6 +162,10 @@ func (v *validator) jwtAuthenticator(p string, a Authenticator) {
 	if a.Leeway < 0 || a.Leeway > Duration(5*time.Minute) {
 		v.errf(p+".leeway", "must be from 0 to 5m")
 	}
+	v.consumerClaim(p, a)
+}
+
+func (v *validator) consumerClaim(p string, a Authenticator) {
 	if a.ConsumerClaim != "" && !isIdent(strings.ToLower(a.ConsumerClaim)) {
 		v.errf(p+".consumer_claim", "%q is not a claim name; use 1 to 64 letters, digits, \"_\" and \"-\"", truncate(a.ConsumerClaim))
 	}

@@ -382,11 +382,11 @@ func TestValidateRefusedSections(t *testing.T) {
 func TestNotYetAvailableRowsFire(t *testing.T) {
 	c := &Config{
 		Consumers: []Consumer{{RateLimits: []Rate{{N: 1}}}},
-		Routes: []Route{{Policy: "x", RateLimits: []RouteRateLimit{{}}, OpenAPI: &OpenAPI{}}},
-		Docs:   &Docs{},
-		CORS:   &CORS{},
-		Store:  Store{Redis: "redis://x"},
-		TLS:    TLS{ACME: &ACME{}},
+		Routes:    []Route{{Policy: "x", RateLimits: []RouteRateLimit{{}}, OpenAPI: &OpenAPI{}}},
+		Docs:      &Docs{},
+		CORS:      &CORS{},
+		Store:     Store{Redis: "redis://x"},
+		TLS:       TLS{ACME: &ACME{}},
 	}
 	for _, f := range notYetAvailable() {
 		if len(f.uses(c)) == 0 {

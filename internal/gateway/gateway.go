@@ -24,6 +24,7 @@ import (
 	"github.com/breakwater/breakwater/internal/reqctx"
 	"github.com/breakwater/breakwater/internal/state"
 	"github.com/breakwater/breakwater/internal/telemetry"
+	"github.com/breakwater/breakwater/internal/tokens"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -40,8 +41,12 @@ type Gateway struct {
 	revoked state.Revocations
 	noRoute *telemetry.Route // series of requests that matched no route
 
-	mu       sync.Mutex // serialises Apply
-	current  atomic.Pointer[snapshot]
+	mu      sync.Mutex // serialises Apply
+	current atomic.Pointer[snapshot]
+	jwks    *keySets // identity providers' key sets of the running config (under mu)
+
+	keysMu   sync.Mutex
+	keys     *tokens.KeyRing // the gateway's signing keys, opened on first use
 	inFlight atomic.Int64
 
 	reloadsOK     atomic.Int64
@@ -95,6 +100,7 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 	}
 	g := &Gateway{logger: d.Logger, access: d.Access, ctx: ctx, metrics: m, events: d.Events, limiter: d.Limiter,
 		nonces: d.Nonces, revoked: d.Revocations, noRoute: m.Route(telemetry.NoRoute)}
+	g.jwks = newKeySets(ctx, d.Logger)
 	m.SetInFlight(g.inFlight.Load)
 	// The initial load is not a reload: it is not counted.
 	if err := g.apply(cfg); err != nil {
@@ -114,10 +120,14 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 func (g *Gateway) apply(cfg *config.Config) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	s, err := build(cfg, g.logger, g.metrics)
+	jwks := g.jwks.next()
+	s, err := g.build(cfg, jwks)
 	if err != nil {
+		jwks.discard(g.jwks)
 		return err
 	}
+	jwks.release()
+	g.jwks = jwks
 	s.activate(g.ctx)
 	old := g.current.Swap(s)
 	if old != nil {
@@ -239,6 +249,18 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	st.Path, st.EscapedPath = p, wire
 
+	// The gateway's own endpoints: OAuth2 and its public keys.
+	if s.tokens != nil && s.tokens.Handles(p) {
+		st.Route, x.metrics = oauthRoute, s.oauthMetrics
+		s.tokens.ServeHTTP(rec, r)
+		return
+	}
+	if s.keys != nil && p == tokens.JWKSPath {
+		st.Route, x.metrics = oauthRoute, s.oauthMetrics
+		serveJWKS(rec, r, s.keys)
+		return
+	}
+
 	// Route.
 	m := s.router.Match(r.Host, p, r.Method, st.ParamBuf[:0])
 	switch m.Status {
@@ -254,9 +276,22 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.Route, st.Params = rt.name, m.Params
 	x.metrics = rt.metrics
 
+	// Bound the body before anything reads it (a signature authenticator
+	// may, to check its digest). A body declared too large is refused after
+	// authentication, so the route's limit is not told to strangers.
+	if r.Body != nil && r.Body != http.NoBody {
+		x.body = bodyLimit{ReadCloser: http.MaxBytesReader(rec, r.Body, rt.maxBody), tooLarge: &x.bodyTooLarge}
+		r.Body = &x.body
+	}
+
 	// Authenticate: the first authenticator that finds its credential decides.
 	if !rt.public {
-		if !g.authenticate(rt, r, st) {
+		switch g.authenticate(rt, r, st) {
+		case authOK:
+		case authBodyTooLarge:
+			g.refuseBody(rec, r, st)
+			return
+		default:
 			problem.Unauthorized(rec, r, rt.challenge)
 			return
 		}
@@ -271,15 +306,20 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// Bound the body before anything reads it.
 	if r.ContentLength > rt.maxBody {
-		h.Set("Connection", "close")
-		g.refuse(rec, r, st, http.StatusRequestEntityTooLarge, telemetry.RejectBodyTooLarge, "body too large")
+		g.refuseBody(rec, r, st)
 		return
 	}
-	if r.Body != nil && r.Body != http.NoBody {
-		x.body = bodyLimit{ReadCloser: http.MaxBytesReader(rec, r.Body, rt.maxBody), tooLarge: &x.bodyTooLarge}
-		r.Body = &x.body
+
+	// The gateway vouches for the consumer to the upstream.
+	if rt.identity {
+		tok, err := s.keys.Identity(st.Consumer, rt.name, st.RequestID)
+		if err != nil {
+			g.logger.Error("X-Gateway-Identity not signed", "route", rt.name, "request_id", st.RequestID, "err", err.Error())
+			g.refuse(rec, r, st, http.StatusServiceUnavailable, telemetry.RejectOverloaded, "identity signing failed")
+			return
+		}
+		st.Identity = tok
 	}
 
 	rt.upstream.ServeHTTP(rec, r)
@@ -309,11 +349,30 @@ func (g *Gateway) emit(st *reqctx.State, kind telemetry.EventKind) {
 	g.events.Emit(ev)
 }
 
-func (g *Gateway) authenticate(rt *route, r *http.Request, st *reqctx.State) bool {
+// refuseBody answers 413 to a body larger than the route's max_body.
+func (g *Gateway) refuseBody(w http.ResponseWriter, r *http.Request, st *reqctx.State) {
+	w.Header().Set("Connection", "close")
+	g.refuse(w, r, st, http.StatusRequestEntityTooLarge, telemetry.RejectBodyTooLarge, "body too large")
+}
+
+// authOutcome is how authentication ended.
+type authOutcome uint8
+
+const (
+	authOK authOutcome = iota
+	authFailed
+	authBodyTooLarge // an authenticator read the body (signature digest) and it passed max_body
+)
+
+func (g *Gateway) authenticate(rt *route, r *http.Request, st *reqctx.State) authOutcome {
 	for i, a := range rt.auth {
 		c, err := a.Authenticate(r)
 		if errors.Is(err, authn.ErrNoCredential) {
 			continue
+		}
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			st.Authenticator = rt.authNames[i]
+			return authBodyTooLarge
 		}
 		if err != nil {
 			var f *authn.Failure
@@ -328,19 +387,19 @@ func (g *Gateway) authenticate(rt *route, r *http.Request, st *reqctx.State) boo
 			st.Authenticator = rt.authNames[i]
 			rt.authFailures[i].Inc(reason)
 			g.emit(st, telemetry.EventAuthFailure)
-			return false
+			return authFailed
 		}
 		st.Consumer = c
 		st.Authenticator = rt.authNames[i]
 		if s, ok := a.(authn.Stripper); ok {
 			s.Strip(r)
 		}
-		return true
+		return authOK
 	}
 	st.Reason = "no credential"
 	rt.noCredential.Inc(telemetry.AuthNoCredential)
 	g.emit(st, telemetry.EventAuthFailure)
-	return false
+	return authFailed
 }
 
 // rawPath returns the escaped path of the request target exactly as the

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"fmt"
-	"log/slog"
 
 	"github.com/breakwater/breakwater/internal/authn"
 	"github.com/breakwater/breakwater/internal/config"
@@ -11,6 +10,7 @@ import (
 	"github.com/breakwater/breakwater/internal/proxy"
 	"github.com/breakwater/breakwater/internal/router"
 	"github.com/breakwater/breakwater/internal/telemetry"
+	"github.com/breakwater/breakwater/internal/tokens"
 )
 
 // snapshot is everything built from one config. It is immutable once
@@ -30,6 +30,11 @@ type snapshot struct {
 	// credentialParams are the query parameters api_key authenticators read
 	// keys from: the access log redacts them whatever they are called.
 	credentialParams []string
+	// tokens serves the OAuth2 endpoints (nil without token_endpoint);
+	// keys signs X-Gateway-Identity (nil when no route sends it).
+	tokens       *tokens.Server
+	keys         *tokens.KeyRing
+	oauthMetrics *telemetry.Route
 }
 
 // route is one compiled config route.
@@ -42,6 +47,7 @@ type route struct {
 	challenge string    // WWW-Authenticate of the route: the same for every failure
 	scopes    []string
 	maxBody   int64
+	identity  bool // send X-Gateway-Identity
 	upstream  *proxy.Upstream
 
 	// Metric series, resolved at build time so a request does no lookup.
@@ -52,28 +58,23 @@ type route struct {
 
 // build compiles cfg. It starts nothing: activate starts health checks once
 // the snapshot is about to serve.
-func build(cfg *config.Config, logger *slog.Logger, m *telemetry.Metrics) (*snapshot, error) {
+func (g *Gateway) build(cfg *config.Config, jwks *keySets) (*snapshot, error) {
+	logger, m := g.logger, g.metrics
 	trusted, err := parseTrusted(cfg.Server.TrustedProxies)
 	if err != nil {
 		return nil, fmt.Errorf("server.trusted_proxies: %w", err)
 	}
-	ring, _, err := authn.NewKeyRing(cfg.Consumers)
+	auth, err := g.buildAuth(cfg, jwks)
 	if err != nil {
-		return nil, fmt.Errorf("consumers: %w", err)
+		return nil, err
 	}
-	auths := make(map[string]authn.Authenticator, len(cfg.Authenticators))
-	var credentialParams []string
-	for name, a := range cfg.Authenticators {
-		switch a.Type {
-		case "api_key":
-			auths[name] = authn.NewAPIKey(a, ring)
-			if a.Query != "" {
-				credentialParams = append(credentialParams, a.Query)
-			}
-		default:
-			return nil, fmt.Errorf("authenticators.%s: type %q is not available in this version", name, a.Type)
+	var keys *tokens.KeyRing
+	if auth.tokens != nil {
+		if keys, err = g.keyRing(cfg); err != nil {
+			return nil, err
 		}
 	}
+	auths := auth.byName
 
 	consumerLimits, routeLimits, err := compileLimits(cfg)
 	if err != nil {
@@ -83,7 +84,10 @@ func build(cfg *config.Config, logger *slog.Logger, m *telemetry.Metrics) (*snap
 	hsts := edge.HSTS(cfg.TLS.HSTS)
 	s := &snapshot{
 		consumerLimits:   consumerLimits,
-		credentialParams: credentialParams,
+		credentialParams: auth.credentialParams,
+		tokens:           auth.tokens,
+		oauthMetrics:     m.Route(oauthRoute),
+		keys:             keys,
 		cfg:              cfg,
 		trusted:          trusted,
 		hsts:             hsts,
@@ -95,7 +99,13 @@ func build(cfg *config.Config, logger *slog.Logger, m *telemetry.Metrics) (*snap
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i] // defaults applied by config.Parse: MaxBody and MaskUpstreamErrors are set
 		rt := route{name: rc.Name, public: rc.Public(), scopes: rc.Scopes, maxBody: int64(*rc.MaxBody),
-			limits: routeLimits[i]}
+			limits: routeLimits[i], identity: *rc.Identity && !rc.Public()}
+		if rt.identity && s.keys == nil {
+			if s.keys, err = g.keyRing(cfg); err != nil {
+				s.close()
+				return nil, err
+			}
+		}
 		rt.metrics = m.Route(rc.Name)
 		if !rt.public {
 			for _, name := range rc.Auth {

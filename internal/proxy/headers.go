@@ -23,8 +23,9 @@ func (u *Upstream) rewrite(pr *httputil.ProxyRequest) {
 
 // requestHeaders removes from h every header a client could use to pass as
 // the gateway, then sets the gateway's own: X-Request-Id, X-Forwarded-For,
-// -Proto and -Host, and X-Consumer-Id and -Scopes for an authenticated
-// consumer. in is the client's request (unchanged).
+// -Proto and -Host, X-Consumer-Id and -Scopes for an authenticated
+// consumer, and X-Gateway-Identity when the gateway vouches for it. in is
+// the client's request (unchanged).
 func requestHeaders(h http.Header, in *http.Request, st *reqctx.State) {
 	for k := range h {
 		if isGatewayHeader(k) {
@@ -51,7 +52,7 @@ func requestHeaders(h http.Header, in *http.Request, st *reqctx.State) {
 		}
 	}
 
-	hv := headerValues{h: h, v: make([]string, 0, 6)}
+	hv := headerValues{h: h, v: make([]string, 0, 7)}
 	if st.RequestID != "" {
 		hv.set("X-Request-Id", st.RequestID)
 	}
@@ -65,6 +66,9 @@ func requestHeaders(h http.Header, in *http.Request, st *reqctx.State) {
 	if c := st.Consumer; c != nil {
 		hv.set("X-Consumer-Id", c.ID)
 		hv.set("X-Consumer-Scopes", c.ScopeText)
+	}
+	if st.Identity != "" {
+		hv.set("X-Gateway-Identity", st.Identity)
 	}
 }
 

@@ -41,6 +41,8 @@ type State struct {
 
 	Consumer      *authn.Consumer // nil until authenticated (and on public routes)
 	Authenticator string          // name of the authenticator that decided
+	// Identity is the X-Gateway-Identity token for the upstream ("" for none).
+	Identity string
 	// Reason says why a request was refused, for logs and metrics only —
 	// never sent to the client.
 	Reason string
