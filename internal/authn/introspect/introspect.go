@@ -23,6 +23,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/breakwater/breakwater/internal/authn/authcache"
 	"io"
 	"log/slog"
 	"net"
@@ -109,7 +110,7 @@ type Authenticator struct {
 	now       func() time.Time
 	log       *slog.Logger
 
-	cache *lru[result]
+	cache *authcache.LRU[result]
 	sem   chan struct{}
 
 	mu    sync.Mutex
@@ -187,7 +188,7 @@ func New(o Options) (*Authenticator, error) {
 		bySub:     o.ConsumerClaim == "sub",
 		now:       o.Now,
 		log:       o.Logger,
-		cache:     newLRU[result](cmp(o.CacheSize, DefaultCacheSize)),
+		cache:     authcache.New[result](cmp(o.CacheSize, DefaultCacheSize)),
 		sem:       make(chan struct{}, MaxInFlight),
 		calls:     make(map[[sha256.Size]byte]*call),
 	}
@@ -279,7 +280,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (*authn.Consumer, error) {
 		return nil, err
 	}
 	key := sha256.Sum256([]byte(tok))
-	if res, ok := a.cache.get(key, a.now()); ok {
+	if res, ok := a.cache.Get(key, a.now()); ok {
 		return res.out()
 	}
 	return a.lookup(r.Context(), key, tok).out()
@@ -306,7 +307,7 @@ func (a *Authenticator) lookup(ctx context.Context, key [sha256.Size]byte, tok s
 	}
 	// The leader stores its answer in the cache before leaving calls, so a
 	// request that missed the cache either finds the call or the answer.
-	if res, ok := a.cache.get(key, a.now()); ok {
+	if res, ok := a.cache.Get(key, a.now()); ok {
 		a.mu.Unlock()
 		return res
 	}
@@ -350,7 +351,7 @@ func (a *Authenticator) introspect(ctx context.Context, key [sha256.Size]byte, t
 	} else if !resp.exp.IsZero() && resp.exp.Before(exp) {
 		exp = resp.exp
 	}
-	a.cache.put(key, res, exp)
+	a.cache.Put(key, res, exp)
 	return res
 }
 

@@ -419,7 +419,7 @@ func TestCacheBounded(t *testing.T) {
 	for i := range 10 {
 		_, _ = a.Authenticate(req(fmt.Sprintf("tok%d", i)))
 	}
-	if n := a.cache.len(); n != 3 {
+	if n := a.cache.Len(); n != 3 {
 		t.Fatalf("cache holds %d entries, bound is 3", n)
 	}
 	// the most recent ones survived

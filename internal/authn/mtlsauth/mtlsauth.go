@@ -20,6 +20,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/breakwater/breakwater/internal/authn/authcache"
 	"net/http"
 	"net/url"
 	"strings"
@@ -78,7 +79,7 @@ type Authenticator struct {
 	byURI map[string]*authn.Consumer
 	byDNS map[string]*authn.Consumer // lower case
 	byCN  map[string]*authn.Consumer
-	cache *lru[verdict]
+	cache *authcache.LRU[verdict]
 	now   func() time.Time
 }
 
@@ -109,7 +110,7 @@ func New(o Options) (*Authenticator, error) {
 		byURI: make(map[string]*authn.Consumer),
 		byDNS: make(map[string]*authn.Consumer),
 		byCN:  make(map[string]*authn.Consumer),
-		cache: newLRU[verdict](cmp(o.CacheSize, DefaultCacheSize)),
+		cache: authcache.New[verdict](cmp(o.CacheSize, DefaultCacheSize)),
 		now:   o.Now,
 	}
 	if a.now == nil {
@@ -197,7 +198,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (*authn.Consumer, error) {
 	leaf := certs[0]
 	key := sha256.Sum256(leaf.Raw)
 	now := a.now()
-	if v, ok := a.cache.get(key, now); ok {
+	if v, ok := a.cache.Get(key, now); ok {
 		return v.out()
 	}
 	if len(certs) > MaxChainLen {
@@ -231,7 +232,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (*authn.Consumer, error) {
 			exp = c.NotAfter
 		}
 	}
-	a.cache.put(key, v, exp)
+	a.cache.Put(key, v, exp)
 	return v.out()
 }
 

@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"github.com/breakwater/breakwater/internal/authn/authcache"
 	"io"
 	"math/big"
 	"net/http"
@@ -305,16 +306,16 @@ func TestCacheTTL(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := sha256.Sum256(cert.Leaf.Raw)
-	if _, ok := a.cache.get(key, t0.Add(CacheTTL-time.Second)); !ok {
+	if _, ok := a.cache.Get(key, t0.Add(CacheTTL-time.Second)); !ok {
 		t.Fatal("not cached")
 	}
-	if _, ok := a.cache.get(key, t0.Add(CacheTTL)); ok {
+	if _, ok := a.cache.Get(key, t0.Add(CacheTTL)); ok {
 		t.Fatal("entry outlived CacheTTL")
 	}
 	// failures are not cached
 	bad := pki.Issue(testutil.CertOptions{CommonName: "c"})
 	_, _ = a.Authenticate(synthetic(bad.Leaf))
-	if _, ok := a.cache.get(sha256.Sum256(bad.Leaf.Raw), t0); ok {
+	if _, ok := a.cache.Get(sha256.Sum256(bad.Leaf.Raw), t0); ok {
 		t.Fatal("a failed verification was cached")
 	}
 }
@@ -328,7 +329,7 @@ func TestCacheBounded(t *testing.T) {
 	for range 5 {
 		_, _ = a.Authenticate(synthetic(pki.ClientCert("c").Leaf))
 	}
-	if n := a.cache.len(); n != 2 {
+	if n := a.cache.Len(); n != 2 {
 		t.Fatalf("cache holds %d, bound is 2", n)
 	}
 }
@@ -540,7 +541,7 @@ func BenchmarkCached(b *testing.B) {
 	b.Run("uncached", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			a.cache = newLRU[verdict](DefaultCacheSize)
+			a.cache = authcache.New[verdict](DefaultCacheSize)
 			if _, err := a.Authenticate(r); err != nil {
 				b.Fatal(err)
 			}

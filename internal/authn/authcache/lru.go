@@ -1,4 +1,6 @@
-package mtlsauth
+// Package authcache is the bounded, expiring cache of verified credentials
+// shared by authenticators (introspection answers, client certificates).
+package authcache
 
 import (
 	"container/list"
@@ -7,9 +9,9 @@ import (
 	"time"
 )
 
-// lru is a bounded least-recently-used cache whose entries also expire.
+// LRU is a bounded least-recently-used cache whose entries also expire.
 // Keys are SHA-256 digests, so nothing a client sends is kept in clear.
-type lru[V any] struct {
+type LRU[V any] struct {
 	mu  sync.Mutex
 	max int
 	ll  list.List // front: most recently used; elements hold *entry[V]
@@ -22,12 +24,13 @@ type entry[V any] struct {
 	exp time.Time
 }
 
-func newLRU[V any](max int) *lru[V] {
-	return &lru[V]{max: max, m: make(map[[sha256.Size]byte]*list.Element, min(max, 1024))}
+// New returns a cache of at most max entries.
+func New[V any](max int) *LRU[V] {
+	return &LRU[V]{max: max, m: make(map[[sha256.Size]byte]*list.Element, min(max, 1024))}
 }
 
-// get returns the value of key if present and not expired at now.
-func (c *lru[V]) get(key [sha256.Size]byte, now time.Time) (V, bool) {
+// Get returns the value of key if present and not expired at now.
+func (c *LRU[V]) Get(key [sha256.Size]byte, now time.Time) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.m[key]
@@ -46,9 +49,9 @@ func (c *lru[V]) get(key [sha256.Size]byte, now time.Time) (V, bool) {
 	return e.val, true
 }
 
-// put stores val under key until exp, evicting the least recently used
+// Put stores val under key until exp, evicting the least recently used
 // entry when the cache is full.
-func (c *lru[V]) put(key [sha256.Size]byte, val V, exp time.Time) {
+func (c *LRU[V]) Put(key [sha256.Size]byte, val V, exp time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.m[key]; ok {
@@ -65,8 +68,8 @@ func (c *lru[V]) put(key [sha256.Size]byte, val V, exp time.Time) {
 	}
 }
 
-// len returns the number of entries, expired or not.
-func (c *lru[V]) len() int {
+// Len returns the number of entries, expired or not.
+func (c *LRU[V]) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.ll.Len()
