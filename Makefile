@@ -24,12 +24,16 @@ build:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
 
-# Short fuzzing sessions of the parsers that see client input (and of the config loader and limiter).
+# Short fuzzing sessions of every fuzz target (every parser that sees client
+# input, and the config loader and limiter): FUZZTIME each, found with go test -list.
+FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzCanonical -fuzztime 30s ./internal/pathcanon/
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/config/
-	$(GO) test -run '^$$' -fuzz FuzzMatch -fuzztime 30s ./internal/router/
-	$(GO) test -run '^$$' -fuzz FuzzDecide -fuzztime 30s ./internal/ratelimit/
+	@for pkg in $$($(GO) list ./internal/...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
 
 clean:
 	rm -rf bin
