@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -308,24 +309,43 @@ func (unavailableKeys) Key(context.Context, string) (jwtauth.Key, error) {
 	return jwtauth.Key{}, jwtauth.ErrKeysUnavailable
 }
 
-// keyRing returns the gateway's signing keys, opening them in data_dir on
-// first use and following the token endpoint's settings.
+// identityRing returns the keys that sign X-Gateway-Identity, opening them
+// in data_dir on first use. They are apart from the access token keys and
+// always Ed25519: the header is signed on every request, and an Ed25519
+// signature costs about 16 µs where an RSA one costs milliseconds.
+func (g *Gateway) identityRing(cfg *config.Config) (*tokens.KeyRing, error) {
+	g.keysMu.Lock()
+	defer g.keysMu.Unlock()
+	if g.identity != nil {
+		return g.identity, nil
+	}
+	keys, err := tokens.OpenKeyRing(tokens.KeyRingOptions{
+		Dir: filepath.Join(keysDir(cfg.Server.DataDir), "identity"), Algorithm: tokens.EdDSA,
+		RotateEvery: config.DefaultTokenRotateEvery.D(), MaxTokenTTL: tokens.IdentityTTL, Logger: g.logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("identity signing keys: %w", err)
+	}
+	keys.Start(g.ctx)
+	g.identity = keys
+	return keys, nil
+}
+
+// keyRing returns the access token signing keys, opening them in data_dir
+// on first use and following the token endpoint's settings.
 func (g *Gateway) keyRing(cfg *config.Config) (*tokens.KeyRing, error) {
 	g.keysMu.Lock()
 	defer g.keysMu.Unlock()
-	alg, rotate, ttl := config.DefaultTokenAlgorithm, config.DefaultTokenRotateEvery.D(), config.DefaultTokenTTL.D()
-	if te := cfg.TokenEndpoint; te != nil {
-		alg, rotate, ttl = te.Algorithm, te.RotateEvery.D(), te.TTL.D()
-	}
+	te := cfg.TokenEndpoint
+	alg, rotate, ttl := te.Algorithm, te.RotateEvery.D(), te.TTL.D()
 	if g.keys != nil {
-		if err := g.keys.Configure(alg, rotate, max(ttl, identityTTL)); err != nil {
+		if err := g.keys.Configure(alg, rotate, ttl); err != nil {
 			return nil, fmt.Errorf("signing keys: %w", err)
 		}
 		return g.keys, nil
 	}
 	keys, err := tokens.OpenKeyRing(tokens.KeyRingOptions{
-		Dir: keysDir(cfg.Server.DataDir), Algorithm: alg, RotateEvery: rotate, MaxTokenTTL: max(ttl, identityTTL),
-		Logger: g.logger,
+		Dir: keysDir(cfg.Server.DataDir), Algorithm: alg, RotateEvery: rotate, MaxTokenTTL: ttl, Logger: g.logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
@@ -334,9 +354,6 @@ func (g *Gateway) keyRing(cfg *config.Config) (*tokens.KeyRing, error) {
 	g.keys = keys
 	return keys, nil
 }
-
-// identityTTL is the lifetime of X-Gateway-Identity tokens.
-const identityTTL = time.Minute
 
 // tokenLimit limits the token endpoints per client IP and per client id
 // with the rate of token_endpoint.rate_limit, against secret guessing.
@@ -376,17 +393,36 @@ func keysDir(dataDir string) string { return filepath.Join(dataDir, "keys") }
 // metrics; the colon keeps it apart from every configurable route name.
 const oauthRoute = "breakwater:oauth2"
 
-// serveJWKS serves the gateway's public keys when there is no token
-// endpoint (which serves them itself): upstreams verify X-Gateway-Identity
-// with them.
-func serveJWKS(w http.ResponseWriter, r *http.Request, keys *tokens.KeyRing) {
+// publicKeys serves the gateway's public keys — those of its access tokens
+// and of X-Gateway-Identity — as one JWKS at /.well-known/jwks.json.
+type publicKeys struct{ rings []*tokens.KeyRing }
+
+func (k *publicKeys) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		problem.Write(w, r, http.StatusMethodNotAllowed)
 		return
 	}
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	for _, ring := range k.rings {
+		var one struct {
+			Keys []json.RawMessage `json:"keys"`
+		}
+		if err := json.Unmarshal(ring.JWKS(), &one); err != nil {
+			problem.Write(w, r, http.StatusInternalServerError)
+			return
+		}
+		set.Keys = append(set.Keys, one.Keys...)
+	}
+	body, err := json.Marshal(set)
+	if err != nil {
+		problem.Write(w, r, http.StatusInternalServerError)
+		return
+	}
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
+	h.Set("Content-Type", "application/jwk-set+json")
 	h.Set("Cache-Control", "public, max-age=60")
-	_, _ = w.Write(keys.JWKS())
+	_, _ = w.Write(body)
 }

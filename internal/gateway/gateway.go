@@ -46,7 +46,9 @@ type Gateway struct {
 	jwks    *keySets // identity providers' key sets of the running config (under mu)
 
 	keysMu   sync.Mutex
-	keys     *tokens.KeyRing // the gateway's signing keys, opened on first use
+	keys     *tokens.KeyRing // access token signing keys, opened on first use
+	identity *tokens.KeyRing // X-Gateway-Identity signing keys (Ed25519), opened on first use
+
 	inFlight atomic.Int64
 
 	reloadsOK     atomic.Int64
@@ -249,15 +251,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	st.Path, st.EscapedPath = p, wire
 
-	// The gateway's own endpoints: OAuth2 and its public keys.
+	// The gateway's own endpoints: its public keys and OAuth2.
+	if p == tokens.JWKSPath && len(s.jwks.rings) > 0 {
+		st.Route, x.metrics = oauthRoute, s.oauthMetrics
+		s.jwks.ServeHTTP(rec, r)
+		return
+	}
 	if s.tokens != nil && s.tokens.Handles(p) {
 		st.Route, x.metrics = oauthRoute, s.oauthMetrics
 		s.tokens.ServeHTTP(rec, r)
-		return
-	}
-	if s.keys != nil && p == tokens.JWKSPath {
-		st.Route, x.metrics = oauthRoute, s.oauthMetrics
-		serveJWKS(rec, r, s.keys)
 		return
 	}
 
@@ -313,7 +315,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	// The gateway vouches for the consumer to the upstream.
 	if rt.identity {
-		tok, err := s.keys.Identity(st.Consumer, rt.name, st.RequestID)
+		tok, err := s.identity.Identity(st.Consumer, rt.name, st.RequestID)
 		if err != nil {
 			g.logger.Error("X-Gateway-Identity not signed", "route", rt.name, "request_id", st.RequestID, "err", err.Error())
 			g.refuse(rec, r, st, http.StatusServiceUnavailable, telemetry.RejectOverloaded, "identity signing failed")

@@ -31,9 +31,11 @@ type snapshot struct {
 	// keys from: the access log redacts them whatever they are called.
 	credentialParams []string
 	// tokens serves the OAuth2 endpoints (nil without token_endpoint);
-	// keys signs X-Gateway-Identity (nil when no route sends it).
+	// identity signs X-Gateway-Identity (nil when no route sends it); jwks
+	// publishes the public keys of both (nil when neither exists).
 	tokens       *tokens.Server
-	keys         *tokens.KeyRing
+	identity     *tokens.KeyRing
+	jwks         *publicKeys
 	oauthMetrics *telemetry.Route
 }
 
@@ -68,11 +70,13 @@ func (g *Gateway) build(cfg *config.Config, jwks *keySets) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	var keys *tokens.KeyRing
+	pub := &publicKeys{}
 	if auth.tokens != nil {
-		if keys, err = g.keyRing(cfg); err != nil {
+		keys, err := g.keyRing(cfg)
+		if err != nil {
 			return nil, err
 		}
+		pub.rings = append(pub.rings, keys)
 	}
 	auths := auth.byName
 
@@ -87,7 +91,7 @@ func (g *Gateway) build(cfg *config.Config, jwks *keySets) (*snapshot, error) {
 		credentialParams: auth.credentialParams,
 		tokens:           auth.tokens,
 		oauthMetrics:     m.Route(oauthRoute),
-		keys:             keys,
+		jwks:             pub,
 		cfg:              cfg,
 		trusted:          trusted,
 		hsts:             hsts,
@@ -100,11 +104,12 @@ func (g *Gateway) build(cfg *config.Config, jwks *keySets) (*snapshot, error) {
 		rc := &cfg.Routes[i] // defaults applied by config.Parse: MaxBody and MaskUpstreamErrors are set
 		rt := route{name: rc.Name, public: rc.Public(), scopes: rc.Scopes, maxBody: int64(*rc.MaxBody),
 			limits: routeLimits[i], identity: *rc.Identity && !rc.Public()}
-		if rt.identity && s.keys == nil {
-			if s.keys, err = g.keyRing(cfg); err != nil {
+		if rt.identity && s.identity == nil {
+			if s.identity, err = g.identityRing(cfg); err != nil {
 				s.close()
 				return nil, err
 			}
+			pub.rings = append(pub.rings, s.identity)
 		}
 		rt.metrics = m.Route(rc.Name)
 		if !rt.public {
