@@ -50,13 +50,9 @@ func (g *Gateway) buildAuth(cfg *config.Config, jwks *keySets) (*authSet, error)
 		if err != nil {
 			return nil, err
 		}
-		var clients []tokens.Client
-		for _, cc := range cfg.Consumers {
-			for _, cr := range cc.Credentials {
-				if o := cr.OAuthClient; o != nil {
-					clients = append(clients, tokens.Client{ID: o.ClientID, SecretHash: o.SecretHash, Consumer: consumers[cc.ID]})
-				}
-			}
+		clients, err := tokens.ClientsFromConfig(cfg.Consumers, consumers)
+		if err != nil {
+			return nil, fmt.Errorf("consumers: %w", err)
 		}
 		set.tokens, err = tokens.NewServer(tokens.Options{
 			Issuer:      te.Issuer,
@@ -115,7 +111,6 @@ func (g *Gateway) jwtAuthenticator(name string, a config.Authenticator, cfg *con
 		Name: name, Issuer: a.Issuer, Audience: a.Audience, Algorithms: a.Algorithms, Leeway: a.Leeway.D(),
 		ConsumerClaim: a.ConsumerClaim,
 	}
-	byClaim := a.ConsumerClaim != ""
 	if a.Issuer == "self" {
 		if own == nil {
 			return nil, errors.New("issuer self needs token_endpoint")
@@ -125,20 +120,19 @@ func (g *Gateway) jwtAuthenticator(name string, a config.Authenticator, cfg *con
 			return nil, err
 		}
 		o.Issuer = cfg.TokenEndpoint.Issuer
-		o.Algorithms = []string{"EdDSA", "ES256", "RS256"} // each key is bound to its own algorithm
+		o.Algorithms = []string{tokens.EdDSA, tokens.ES256, tokens.RS256} // each key is bound to its own algorithm
 		o.Keys = ownKeys{keys}
 		o.Revoked = own.Revoked
-		if !byClaim {
-			o.ConsumerClaim = "client_id"
-			byClaim = true
-		}
-		o.Consumers = oauthClients(cfg, consumers)
 	} else {
 		o.Keys = jwks.get(a.JWKSURL)
-		o.Consumers = jwtSubjects(name, cfg, consumers)
 	}
-	if byClaim && a.ConsumerClaim != "" {
-		o.Consumers = consumers // the claim names the consumer id
+	switch {
+	case a.ConsumerClaim != "":
+		o.Consumers = consumers // the claim's value is the consumer id
+	case a.Issuer == "self":
+		o.ConsumerClaim, o.Consumers = "client_id", oauthClients(cfg, consumers)
+	default:
+		o.Consumers = jwtSubjects(name, cfg, consumers)
 	}
 	return jwtauth.New(o)
 }
