@@ -8,11 +8,13 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/breakwater/breakwater/internal/config"
 	"github.com/breakwater/breakwater/internal/problem"
+	"github.com/breakwater/breakwater/internal/state"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -34,6 +36,32 @@ type Options struct {
 	Metrics prometheus.Gatherer
 	// Events serves /admin/events, the recent security events (nil: 404).
 	Events http.Handler
+	// Bans serves GET /admin/bans and DELETE /admin/bans/{key} (nil: 404).
+	Bans Bans
+	// Inventory serves GET /admin/inventory, the traffic-derived API
+	// inventory (inventory.Inventory.Handler; nil: 404).
+	Inventory http.Handler
+}
+
+// Bans is what the ban endpoints need: *gateway.Gateway implements it.
+type Bans interface {
+	// ListBans returns at most limit bans in force and how many there are.
+	ListBans(ctx context.Context, limit int) ([]state.Ban, int, error)
+	// LiftBan ends the ban of key (canonical, see state.ParseBanKey) and
+	// reports whether there was one.
+	LiftBan(ctx context.Context, key string) (bool, error)
+}
+
+// Bounds of GET /admin/bans.
+const (
+	DefaultBanList = 1000
+	MaxBanList     = 10000
+)
+
+// BansResponse is the body of GET /admin/bans.
+type BansResponse struct {
+	Bans  []state.Ban `json:"bans"`  // those that end first first
+	Total int         `json:"total"` // bans in force; more than len(Bans) when cut at limit
 }
 
 // New returns the admin listener's handler.
@@ -58,6 +86,13 @@ func New(o Options) http.Handler {
 	})
 	if o.Events != nil {
 		mux.Handle("GET /admin/events", o.Events)
+	}
+	if o.Inventory != nil {
+		mux.Handle("GET /admin/inventory", o.Inventory)
+	}
+	if o.Bans != nil {
+		mux.HandleFunc("GET /admin/bans", func(w http.ResponseWriter, r *http.Request) { listBans(w, r, o.Bans) })
+		mux.HandleFunc("DELETE /admin/bans/{key...}", func(w http.ResponseWriter, r *http.Request) { liftBan(w, r, o.Bans) })
 	}
 	if o.Metrics != nil {
 		// Bounded: a few scrapes at once, each cut off after a while. The
@@ -108,6 +143,54 @@ func guard(g Gateway, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// listBans serves GET /admin/bans[?limit=N].
+func listBans(w http.ResponseWriter, r *http.Request, b Bans) {
+	limit := DefaultBanList
+	q := r.URL.Query()
+	for name := range q {
+		if name != "limit" {
+			problem.WriteDetail(w, r, http.StatusBadRequest, "unknown query parameter (allowed: limit)")
+			return
+		}
+	}
+	if vs := q["limit"]; len(vs) > 0 {
+		n, err := strconv.Atoi(vs[0])
+		if len(vs) > 1 || err != nil || n < 1 || n > MaxBanList {
+			problem.WriteDetail(w, r, http.StatusBadRequest, "query parameter 'limit': must be an integer from 1 to "+strconv.Itoa(MaxBanList))
+			return
+		}
+		limit = n
+	}
+	bans, total, err := b.ListBans(r.Context(), limit)
+	if err != nil {
+		problem.WriteDetail(w, r, http.StatusServiceUnavailable, "the ban store did not answer")
+		return
+	}
+	if bans == nil {
+		bans = []state.Ban{}
+	}
+	writeJSON(w, http.StatusOK, BansResponse{Bans: bans, Total: total})
+}
+
+// liftBan serves DELETE /admin/bans/{key}: 200 when a ban was lifted, 404
+// when the key was not banned, 400 for a key that is not a ban key.
+func liftBan(w http.ResponseWriter, r *http.Request, b Bans) {
+	key, err := state.ParseBanKey(r.PathValue("key"))
+	if err != nil {
+		problem.WriteDetail(w, r, http.StatusBadRequest, "ban key: "+err.Error())
+		return
+	}
+	lifted, err := b.LiftBan(r.Context(), key)
+	switch {
+	case err != nil:
+		problem.WriteDetail(w, r, http.StatusServiceUnavailable, "the ban store did not answer")
+	case !lifted:
+		problem.WriteDetail(w, r, http.StatusNotFound, "no ban in force for this key")
+	default:
+		writeJSON(w, http.StatusOK, map[string]string{"status": "lifted", "key": key})
+	}
 }
 
 func bearer(r *http.Request) (string, bool) {

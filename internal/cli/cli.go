@@ -43,7 +43,8 @@ func commands() []command {
 		{"serve", "run the gateway from a config file", runServe},
 		{"demo", "run the gateway on an embedded default: demo API, key, curl commands", runDemo},
 		{"validate", "check a config file without serving", runValidate},
-		{"audit", "static security audit of a config and OpenAPI specs", runAudit},
+		{"audit", "static security audit of a config and OpenAPI specs", runAuditCmd},
+		{"import", "print routes for an OpenAPI spec (import openapi SPEC)", runImport},
 		{"keys", "generate API keys (keys new)", runKeys},
 		{"secret", "hash a secret for the config (secret hash)", runSecret},
 		{"inventory", "print the traffic-derived API inventory of a running gateway", runInventory},
@@ -159,15 +160,6 @@ func notYet(env Env, args []string, name, synopsis, text string) int {
 	}
 	fmt.Fprintf(env.Stderr, "breakwater %s: not available in this version of Breakwater yet; see 'breakwater %s --help'\n", name, name)
 	return 2
-}
-
-func runAudit(ctx context.Context, env Env, args []string) int {
-	return notYet(env, args, "audit", "audit -c FILE [--spec SPEC]... [--format text|json|sarif] [--fail-on low|medium|high|critical]", `
-Static security audit of the config and of OpenAPI specs. Findings carry a
-rule id, severity, OWASP API Top 10 (2023) category, location and a fix.
-Exit 1 when a finding is at or above --fail-on (default high).
-
-Not available in this version yet.`)
 }
 
 func runInventory(ctx context.Context, env Env, args []string) int {

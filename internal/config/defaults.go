@@ -41,6 +41,7 @@ const (
 	DefaultHealthTimeout       = Duration(2 * time.Second)
 	DefaultHealthyThreshold    = 2
 	DefaultUnhealthyThreshold  = 3
+	DefaultBanDuration         = Duration(15 * time.Minute)
 )
 
 // Defaults fills every field that was left out with its default value. A
@@ -113,6 +114,12 @@ func Defaults(c *Config) {
 		if t.RateLimit == nil {
 			r := DefaultTokenRateLimit()
 			t.RateLimit = &r
+		}
+	}
+	if b := c.Bans; b != nil {
+		setIf(unset("bans.duration", b.Duration == 0), &b.Duration, DefaultBanDuration)
+		if b.Key == nil && !c.written("bans.key") {
+			b.Key = Strings{BanKeyIP} // the conservative default: a consumer ban locks out every client of it
 		}
 	}
 	for i := range c.Routes {

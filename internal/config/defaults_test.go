@@ -134,3 +134,25 @@ func mustDigest(t *testing.T, s string) secret.Digest {
 	}
 	return d
 }
+
+func TestBanDefaults(t *testing.T) {
+	cfg, errs := parseIn(t, "", validBase+"bans: {auth_failures: 10/m}\n")
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	b := cfg.Bans
+	if b.Duration != DefaultBanDuration || b.Duration.D() != 15*time.Minute || len(b.Key) != 1 || b.Key[0] != "ip" || b.ClientErrors != nil {
+		t.Fatalf("bans defaults: %+v", b)
+	}
+	if b.AuthFailures == nil || b.AuthFailures.N != 10 || b.AuthFailures.Per != time.Minute {
+		t.Fatalf("auth_failures: %+v", b.AuthFailures)
+	}
+	cfg, errs = parseIn(t, "", validBase)
+	if len(errs) > 0 || cfg.Bans != nil {
+		t.Fatalf("bans must stay off unless written: %+v %v", cfg.Bans, errs)
+	}
+	cfg, errs = parseIn(t, "", validBase+"bans: {client_errors: 10/m, duration: 1h, key: [consumer, ip]}\n")
+	if len(errs) > 0 || cfg.Bans.Duration.D() != time.Hour || strings.Join(cfg.Bans.Key, ",") != "consumer,ip" {
+		t.Fatalf("written values kept: %+v %v", cfg.Bans, errs)
+	}
+}

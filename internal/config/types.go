@@ -25,6 +25,7 @@ type Config struct {
 	Routes         []Route                  `yaml:"routes"`
 	Docs           *Docs                    `yaml:"docs"`
 	CORS           *CORS                    `yaml:"cors"`
+	Bans           *Bans                    `yaml:"bans"` // automatic bans; off unless written
 
 	// File is the path the config was read from ("" for embedded configs).
 	File string `yaml:"-"`
@@ -271,10 +272,30 @@ type UpstreamTLS struct {
 	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
 }
 
-// RouteRateLimit limits a route per key: consumer, ip or route (everyone).
+// RouteRateLimit limits a route per key. Key is one of consumer, ip,
+// route (everyone together), header:NAME, claim:NAME, or several of them
+// joined with "+" ("consumer+ip"); see ParseLimitKey. Exactly one of Limit
+// (a rate or quota) and Concurrency (requests in flight at once) is set.
 type RouteRateLimit struct {
-	Key   string `yaml:"key"`
-	Limit Rate   `yaml:"limit"`
+	Key         string `yaml:"key"`
+	Limit       Rate   `yaml:"limit"`       // "10/s burst 20", "1000/d"; zero when Concurrency is set
+	Concurrency int    `yaml:"concurrency"` // at most this many requests in flight per key; 0 when Limit is set
+}
+
+// Bans turns repeated failures of one client into a temporary ban
+// (docs/bans.md). A client is an IP address (IPv6: its /64) or a consumer,
+// per Key. At least one of AuthFailures and ClientErrors is required.
+type Bans struct {
+	// AuthFailures bans a client after this many 401 answers: "10/m".
+	// Nil: authentication failures alone do not ban.
+	AuthFailures *Rate `yaml:"auth_failures"`
+	// ClientErrors bans a client after this many 4xx answers of any kind
+	// (401 included): "100/m". Nil: not counted.
+	ClientErrors *Rate `yaml:"client_errors"`
+	// Duration is how long a ban lasts. Default 15m; at most 30d.
+	Duration Duration `yaml:"duration"`
+	// Key says who is counted and banned: ip, consumer or both. Default [ip].
+	Key Strings `yaml:"key"`
 }
 
 // OpenAPI validates a route's traffic against a spec; not available yet.
@@ -331,6 +352,9 @@ func (r Rate) IsQuota() bool { return r.Per >= QuotaPeriod }
 
 // MaxRateLimits bounds the rate_limits of one consumer or one route.
 const MaxRateLimits = 8
+
+// MaxConcurrency bounds routes[].rate_limits[].concurrency.
+const MaxConcurrency = 1_000_000
 
 // Strings is a list that may also be written as a single scalar:
 // "auth: none" and "auth: [keys, own]".

@@ -17,11 +17,7 @@ type feature struct {
 func notYetAvailable() []feature {
 	const remove = "remove the field"
 	return []feature{
-		{"CEL policies are", remove, routesWith("policy", func(r Route) bool { return r.Policy != "" })},
 		{"OpenAPI validation is", remove, routesWith("openapi", func(r Route) bool { return r.OpenAPI != nil })},
-		{"the documentation portal is", "remove the section", when(func(c *Config) bool { return c.Docs != nil }, "docs")},
-		{"CORS is", "remove the section", when(func(c *Config) bool { return c.CORS != nil }, "cors")},
-		{"the Redis store is", "remove the field to use the embedded store", when(func(c *Config) bool { return c.Store.Redis != "" }, "store.redis")},
 		{"ACME certificates are", "use cert_file with key_file", when(func(c *Config) bool { return c.TLS.ACME != nil }, "tls.acme")},
 	}
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/breakwater/breakwater/internal/redisconn"
 	"net"
 	"net/netip"
 	"strconv"
@@ -26,6 +27,7 @@ func Validate(c *Config) Errors {
 	v.routeMatching()
 	v.docs()
 	v.cors()
+	v.bans()
 	v.unavailable()
 	return v.errs.result()
 }
@@ -252,8 +254,8 @@ func (v *validator) store() {
 		v.errf("store.on_unavailable", "%q is not one of local, deny, allow", truncate(s.OnUnavailable))
 	}
 	if s.Redis != "" {
-		if scheme, _, _ := strings.Cut(s.Redis, "://"); scheme != "redis" && scheme != "rediss" {
-			v.errf("store.redis", `want a URL such as "redis://127.0.0.1:6379/0" or "rediss://…"`)
+		if _, err := redisconn.ParseURL(s.Redis); err != nil {
+			v.errf("store.redis", "%s", err)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/breakwater/breakwater/internal/authz"
 	"maps"
 	"slices"
 	"strings"
@@ -45,18 +46,7 @@ func (v *validator) routes() {
 		}
 		v.rateLimitCount(p+".rate_limits", len(r.RateLimits))
 		for j, rl := range r.RateLimits {
-			rp := fmt.Sprintf("%s.rate_limits[%d]", p, j)
-			switch {
-			case rl.Key != "consumer" && rl.Key != "ip" && rl.Key != "route":
-				v.errf(rp+".key", "%q is not one of consumer, ip, route", truncate(rl.Key))
-			case rl.Key == "consumer" && r.Public():
-				v.errf(rp+".key", `a route with "auth: none" has no consumer to count; use key: ip or key: route`)
-			}
-			if rl.Limit.N <= 0 {
-				v.errf(rp+".limit", `required; a rate such as "10/s burst 20"`)
-			} else {
-				v.rate(rp+".limit", rl.Limit)
-			}
+			v.routeRateLimit(fmt.Sprintf("%s.rate_limits[%d]", p, j), r, rl)
 		}
 		if o := r.OpenAPI; o != nil {
 			if o.Spec == "" {
@@ -65,6 +55,37 @@ func (v *validator) routes() {
 				v.readable(p+".openapi.spec", o.Spec)
 			}
 		}
+	}
+}
+
+// routeRateLimit checks one routes[].rate_limits entry: its key, and
+// exactly one of limit and concurrency.
+func (v *validator) routeRateLimit(rp string, r *Route, rl RouteRateLimit) {
+	parts, err := ParseLimitKey(rl.Key)
+	if err != nil {
+		v.errf(rp+".key", "%s", err)
+	}
+	if r.Public() {
+		for _, kp := range parts {
+			switch kp.Kind {
+			case LimitKeyConsumer:
+				v.errf(rp+".key", `a route with "auth: none" has no consumer to count; use key: ip or key: route`)
+			case LimitKeyClaim:
+				v.errf(rp+".key", `a route with "auth: none" has no token claims to count; use key: ip or key: header:NAME`)
+			}
+		}
+	}
+	switch {
+	case rl.Concurrency != 0 && rl.Limit.N != 0:
+		v.errf(rp+".concurrency", "set either limit (a rate) or concurrency (requests in flight), not both; write two entries for both")
+	case rl.Concurrency != 0:
+		if rl.Concurrency < 0 || rl.Concurrency > MaxConcurrency {
+			v.errf(rp+".concurrency", "%d: want 1 to %d requests in flight", rl.Concurrency, MaxConcurrency)
+		}
+	case rl.Limit.N <= 0:
+		v.errf(rp+".limit", `required; a rate such as "10/s burst 20" (or concurrency: N, requests in flight)`)
+	default:
+		v.rate(rp+".limit", rl.Limit)
 	}
 }
 
@@ -128,6 +149,9 @@ func (v *validator) routeAuth(p string, r *Route) {
 	v.authNames(ap, r.Auth, true)
 	if r.Public() && len(r.Scopes) > 0 {
 		v.errf(p+".scopes", "a public route (auth: none) has no consumer to hold scopes; remove scopes or name authenticators")
+	}
+	if r.Policy != "" {
+		v.policy(p+".policy", r)
 	}
 	if r.Public() && r.Identity != nil && *r.Identity && v.written(p+".identity") {
 		v.errf(p+".identity", "a public route (auth: none) has no consumer to vouch for; remove identity or name authenticators")
@@ -292,5 +316,32 @@ func (v *validator) cors() {
 	}
 	if c.MaxAge < 0 {
 		v.errf("cors.max_age", "must not be negative")
+	}
+}
+
+// policy compiles a route's CEL policy: every problem is reported at the
+// policy, with its line and column inside the expression.
+func (v *validator) policy(path string, r *Route) {
+	if r.Public() {
+		v.errf(path, "a public route (auth: none) has no consumer for a policy to judge; remove policy or name authenticators")
+		return
+	}
+	_, err := authz.Compile(r.Policy)
+	if err == nil {
+		return
+	}
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	for _, e := range errs {
+		var ce *authz.CompileError
+		if errors.As(e, &ce) {
+			v.errf(path, "expression %d:%d: %s", ce.Line, ce.Col, ce.Msg)
+		} else {
+			v.errf(path, "%s", e)
+		}
 	}
 }

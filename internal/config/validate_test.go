@@ -75,7 +75,7 @@ func TestValidateServer(t *testing.T) {
 			[]string{`1:1: admin.token_hash: required while server.admin is on; make one with "breakwater secret hash", or set server.admin: off`}},
 		{"admin token from env", strings.Replace(validBase, `server: {admin: "off"}`, "admin: {token_hash: \"${ADMIN_HASH}\"}", 1), nil},
 		{"store on_unavailable", "store: {on_unavailable: maybe}\n", []string{`1:25: store.on_unavailable: "maybe" is not one of local, deny, allow`}},
-		{"store redis url", "store: {redis: \"http://x\"}\n", []string{`1:16: store.redis: want a URL such as "redis://127.0.0.1:6379/0"`}},
+		{"store redis url", "store: {redis: \"http://x\"}\n", []string{`1:16: store.redis: redis URL: unknown scheme "http"; want redis, rediss, redis-sentinel`}},
 	})
 }
 
@@ -281,9 +281,16 @@ func TestValidateRoutes(t *testing.T) {
 			[]string{`routes[0].rate_limits: 9 limits; at most 8`}},
 		{"consumer limit on a public route", head + "  - {name: r, path: /r, " + up + ", auth: none, rate_limits: [{key: consumer, limit: \"1/s\"}]}\n",
 			[]string{`6:105: routes[0].rate_limits[0].key: a route with "auth: none" has no consumer to count; use key: ip or key: route`}},
+		{"policies", route("policy: \"request.path.id == consumer.nope\"") + "  - {name: p, path: /p, " + up + ", auth: none, policy: \"true\"}\n" +
+			"  - {name: q, path: /q, " + up + ", auth: keys, policy: \"request.method\"}\n",
+			[]string{
+				"6:93: routes[0].policy: expression 1:20: undeclared reference to 'consumer': consumer has id and scopes",
+				"7:93: routes[1].policy: a public route (auth: none) has no consumer for a policy to judge",
+				"8:93: routes[2].policy: expression 1:1: policy must be a bool expression, but its type is string",
+			}},
+		{"valid policy", route(`policy: "request.path.id == consumer.id || 'admin' in consumer.scopes"`), nil},
 		{"refused route features", route("policy: \"true\", rate_limits: [{key: user, limit: \"1/s\"}, {key: ip}], openapi: {spec: specs/none.yaml}"),
 			[]string{
-				"6:93: routes[0].policy: CEL policies are not available in this version of Breakwater yet; remove the field",
 				`6:121: routes[0].rate_limits[0].key: "user" is not one of consumer, ip, route`,
 				`6:142: routes[0].rate_limits[1].limit: required; a rate such as "10/s burst 20"`,
 				"6:163: routes[0].openapi: OpenAPI validation is not available in this version of Breakwater yet; remove the field",
@@ -361,7 +368,6 @@ func TestValidateRefusedSections(t *testing.T) {
 				`11:27: docs.auth[0]: "none" is not allowed here; name authenticators`,
 				`11:33: docs.auth[1]: unknown authenticator "nope" (defined: keys)`,
 				"11:67: docs.specs[1]: cannot read ",
-				"11:7: docs: the documentation portal is not available in this version of Breakwater yet; remove the section",
 			}},
 		{"cors", validBase + "cors: {allowed_origins: [\"*\", \"https://app.example.com\", \"https://x.example.com/path\", \"app.example.com\"], allow_credentials: true, allowed_methods: [get], allowed_headers: [\"a b\"]}\n",
 			[]string{
@@ -370,10 +376,8 @@ func TestValidateRefusedSections(t *testing.T) {
 				`11:88: cors.allowed_origins[3]: "app.example.com" is not an origin`,
 				`11:151: cors.allowed_methods[0]: methods are case-sensitive and uppercase`,
 				`11:175: cors.allowed_headers[0]: "a b" is not a header name`,
-				"11:7: cors: CORS is not available in this version of Breakwater yet; remove the section",
 			}},
-		{"redis", validBase + "store: {redis: \"redis://127.0.0.1:6379/0\"}\n",
-			[]string{"11:16: store.redis: the Redis store is not available in this version of Breakwater yet; remove the field to use the embedded store"}},
+		{"redis", validBase + "store: {redis: \"redis-cluster://10.0.0.1:6379,10.0.0.2:6379\"}\n", nil},
 	})
 }
 
@@ -385,7 +389,6 @@ func TestNotYetAvailableRowsFire(t *testing.T) {
 		Routes:    []Route{{Policy: "x", RateLimits: []RouteRateLimit{{}}, OpenAPI: &OpenAPI{}}},
 		Docs:      &Docs{},
 		CORS:      &CORS{},
-		Store:     Store{Redis: "redis://x"},
 		TLS:       TLS{ACME: &ACME{}},
 	}
 	for _, f := range notYetAvailable() {
@@ -448,4 +451,63 @@ func TestDecodeErrorsSilenceValidation(t *testing.T) {
 func TestValidateRouterMethods(t *testing.T) {
 	src := strings.Replace(validBase, "path: /v1/things/{id}", "path: /v1/things/{id}\n    methods: [\"*\"]", 1)
 	expectErrors(t, "", src, `routes[0].methods`)
+}
+
+func TestValidateRouteLimitKeys(t *testing.T) {
+	head := "version: 1\nserver: {admin: \"off\"}\ntls: {self_signed: true}\nauthenticators: {keys: {type: api_key}}\nroutes:\n"
+	up := "upstream: {targets: [\"http://127.0.0.1:9000\"]}"
+	route := func(auth, limits string) string {
+		return head + "  - {name: r, path: /r, " + up + ", auth: " + auth + ", rate_limits: [" + limits + "]}\n"
+	}
+	runValidationRows(t, []validationRow{
+		{"every key kind", route("keys", `{key: consumer, limit: 1/s}, {key: ip, limit: 1/s}, {key: route, limit: 1/s}, {key: "header:X-Tenant", limit: 1/s}, {key: "claim:tenant", limit: 1/s}, {key: "consumer+ip", limit: 1/s}, {key: "header:x-tenant+ip+claim:https://example.com/org", limit: 1/s}`), nil},
+		{"concurrency", route("keys", `{key: consumer, concurrency: 5}, {key: consumer, limit: "10/s"}`), nil},
+		{"public route: ip, route and header keys", route("none", `{key: ip, concurrency: 2}, {key: "header:X-Tenant+ip", limit: 1/s}, {key: route, limit: 1/s}`), nil},
+		{"unknown kind", route("keys", `{key: user, limit: 1/s}`),
+			[]string{`routes[0].rate_limits[0].key: "user" is not one of consumer, ip, route, header:NAME, claim:NAME`}},
+		{"empty key", route("keys", `{key: "", limit: 1/s}`), []string{`routes[0].rate_limits[0].key: required; one of consumer, ip, route`}},
+		{"key missing", route("keys", `{limit: 1/s}`), []string{`routes[0].rate_limits[0].key: required`}},
+		{"empty part", route("keys", `{key: "consumer++ip", limit: 1/s}`), []string{`routes[0].rate_limits[0].key: "consumer++ip" has an empty part`}},
+		{"trailing plus", route("keys", `{key: "ip+", limit: 1/s}`), []string{`has an empty part`}},
+		{"part twice", route("keys", `{key: "ip+ip", limit: 1/s}`), []string{`routes[0].rate_limits[0].key: "ip" appears twice`}},
+		{"header twice in other case", route("keys", `{key: "header:X-A+header:x-a", limit: 1/s}`), []string{`"header:x-a" appears twice`}},
+		{"route combined", route("keys", `{key: "route+ip", limit: 1/s}`), []string{`"route" counts everyone together; it cannot be combined`}},
+		{"too many parts", route("keys", `{key: "ip+consumer+header:A+header:B+claim:c", limit: 1/s}`), []string{`routes[0].rate_limits[0].key: 5 parts; at most 4`}},
+		{"header name empty", route("keys", `{key: "header:", limit: 1/s}`), []string{`"header:": want a header name`}},
+		{"header name with space", route("keys", `{key: "header:X Tenant", limit: 1/s}`), []string{`"header:X Tenant": want a header name`}},
+		{"header name with colon", route("keys", `{key: "header:a:b", limit: 1/s}`), []string{`want a header name`}},
+		{"header name too long", route("keys", `{key: "header:`+strings.Repeat("a", 65)+`", limit: 1/s}`), []string{`want a header name of 1 to 64`}},
+		{"claim name with quote", route("keys", `{key: 'claim:a"b', limit: 1/s}`), []string{`want a claim name`}},
+		{"claim name with NUL", route("keys", `{key: "claim:a\0b", limit: 1/s}`), []string{`want a claim name`}},
+		{"claim name empty", route("keys", `{key: "claim:", limit: 1/s}`), []string{`want a claim name`}},
+		{"uppercase kind", route("keys", `{key: IP, limit: 1/s}`), []string{`"IP" is not one of`}},
+		{"consumer on a public route", route("none", `{key: "ip+consumer", limit: 1/s}`),
+			[]string{`routes[0].rate_limits[0].key: a route with "auth: none" has no consumer to count`}},
+		{"claim on a public route", route("none", `{key: "claim:tenant", concurrency: 1}`),
+			[]string{`routes[0].rate_limits[0].key: a route with "auth: none" has no token claims to count`}},
+		{"limit and concurrency", route("keys", `{key: ip, limit: 1/s, concurrency: 2}`),
+			[]string{`routes[0].rate_limits[0].concurrency: set either limit (a rate) or concurrency (requests in flight), not both`}},
+		{"neither", route("keys", `{key: ip}`), []string{`routes[0].rate_limits[0].limit: required; a rate such as "10/s burst 20" (or concurrency: N`}},
+		{"concurrency negative", route("keys", `{key: ip, concurrency: -1}`), []string{`routes[0].rate_limits[0].concurrency: -1: want 1 to 1000000 requests in flight`}},
+		{"concurrency huge", route("keys", `{key: ip, concurrency: 1000001}`), []string{`concurrency: 1000001: want 1 to 1000000`}},
+		{"concurrency not a number", route("keys", `{key: ip, concurrency: many}`), []string{`routes[0].rate_limits[0].concurrency`}},
+	})
+}
+
+func TestValidateBans(t *testing.T) {
+	runValidationRows(t, []validationRow{
+		{"full", validBase + "bans: {auth_failures: 10/m, client_errors: \"100/m burst 20\", duration: 15m, key: [ip, consumer]}\n", nil},
+		{"one counter, defaults", validBase + "bans: {auth_failures: 5/m}\n", nil},
+		{"key as scalar", validBase + "bans: {client_errors: 100/h, key: consumer}\n", nil},
+		{"no counter", validBase + "bans: {duration: 1h}\n", []string{`11:7: bans: set auth_failures ("10/m") or client_errors ("100/m"), or remove the section`}},
+		{"empty section", validBase + "bans: {}\n", []string{`bans: set auth_failures`}},
+		{"bad rate", validBase + "bans: {auth_failures: often}\n", []string{`bans.auth_failures`}},
+		{"burst on a quota", validBase + "bans: {client_errors: \"100/d burst 5\"}\n", []string{`bans.client_errors: "100/d burst 5": a burst applies to rates`}},
+		{"zero duration", validBase + "bans: {auth_failures: 5/m, duration: 0s}\n", []string{`11:38: bans.duration: must be more than 0`}},
+		{"long duration", validBase + "bans: {auth_failures: 5/m, duration: 31d}\n", []string{`bans.duration: 31d: at most 30d`}},
+		{"unknown key", validBase + "bans: {auth_failures: 5/m, key: [ip, header]}\n", []string{`bans.key[1]: "header" is not one of ip, consumer`}},
+		{"key twice", validBase + "bans: {auth_failures: 5/m, key: [ip, ip]}\n", []string{`bans.key[1]: "ip" appears twice`}},
+		{"empty key list", validBase + "bans: {auth_failures: 5/m, key: []}\n", []string{`bans.key: required; ip, consumer or [ip, consumer]`}},
+		{"unknown field", validBase + "bans: {auth_failures: 5/m, threshold: 3}\n", []string{`bans.threshold`}},
+	})
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/breakwater/breakwater/internal/authn/introspect"
 	"github.com/breakwater/breakwater/internal/authn/jwtauth"
 	"github.com/breakwater/breakwater/internal/authn/mtlsauth"
+	"github.com/breakwater/breakwater/internal/authz"
 	"github.com/breakwater/breakwater/internal/config"
 	"github.com/breakwater/breakwater/internal/problem"
 	"github.com/breakwater/breakwater/internal/ratelimit"
@@ -419,4 +420,24 @@ func (k *publicKeys) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "application/jwk-set+json")
 	h.Set("Cache-Control", "public, max-age=60")
 	_, _ = w.Write(body)
+}
+
+// allowedByPolicy evaluates the route's policy; false (or an evaluation
+// error, which denies) sets st.Reason.
+func (g *Gateway) allowedByPolicy(rt *route, r *http.Request, st *reqctx.State) bool {
+	ok, err := rt.policy.Eval(r.Context(), &authz.Input{
+		Method: r.Method, CanonicalPath: st.Path, Params: st.Params, RawQuery: r.URL.RawQuery, Header: r.Header,
+		Consumer: policyConsumer(st.Consumer),
+	})
+	switch {
+	case err != nil:
+		st.Reason = "policy error: " + err.Error()
+	case !ok:
+		st.Reason = "policy denied"
+	}
+	return ok && err == nil
+}
+
+func policyConsumer(c *authn.Consumer) *authz.Consumer {
+	return &authz.Consumer{ID: c.ID, Scopes: c.Scopes, Claims: c.Claims}
 }

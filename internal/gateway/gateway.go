@@ -226,6 +226,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer g.inFlight.Add(-1)
 
+	// Banned clients are refused before anything else is looked at; the
+	// answers of the others count toward bans (bans.go).
+	if g.banned(s, rec, r, st) {
+		return
+	}
+	defer g.watch(s, st, rec)
+
 	// One canonical path for everything below.
 	if len(r.RequestURI) > s.maxURI {
 		g.refuse(rec, r, st, http.StatusRequestURITooLong, telemetry.RejectURITooLong, "request target too long")
@@ -251,7 +258,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	st.Path, st.EscapedPath = p, wire
 
-	// The gateway's own endpoints: its public keys and OAuth2.
+	// What the gateway answers itself: CORS preflights, the documentation
+	// portal, its public keys and OAuth2.
+	if s.cors != nil && s.cors.Handle(rec, r) {
+		return
+	}
+	if s.portal != nil && s.portal.Handles(p) {
+		g.servePortal(s, x, rec, r, st)
+		return
+	}
 	if p == tokens.JWKSPath && len(s.jwks.rings) > 0 {
 		st.Route, x.metrics = oauthRoute, s.oauthMetrics
 		s.jwks.ServeHTTP(rec, r)
@@ -301,10 +316,16 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			g.refuse(rec, r, st, http.StatusForbidden, telemetry.RejectForbiddenScope, "missing scope")
 			return
 		}
+		if rt.policy != nil && !g.allowedByPolicy(rt, r, st) {
+			g.refuse(rec, r, st, http.StatusForbidden, telemetry.RejectForbiddenPolicy, st.Reason)
+			return
+		}
 	}
 
 	// Rate limits and quotas of the consumer and of the route, all together.
-	if !g.limit(s, rt, rec, r, st) {
+	held, ok := g.limit(s, rt, rec, r, st)
+	defer held.release() // concurrency slots, given back when the request is done
+	if !ok {
 		return
 	}
 

@@ -40,7 +40,7 @@ func rejectEvent(why telemetry.Reject) telemetry.EventKind {
 		return telemetry.EventBodyTooLarge
 	case telemetry.RejectOverloaded:
 		return telemetry.EventOverloaded
-	case telemetry.RejectForbiddenScope:
+	case telemetry.RejectForbiddenScope, telemetry.RejectForbiddenPolicy:
 		return telemetry.EventForbidden
 	case telemetry.RejectRateLimited:
 		return telemetry.EventRateLimited

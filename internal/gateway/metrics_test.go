@@ -118,7 +118,10 @@ breakwater_auth_failures_total{authenticator="none",reason="unknown_key",route="
 # HELP breakwater_rejected_requests_total Requests the gateway refused itself, by reason.
 # TYPE breakwater_rejected_requests_total counter
 breakwater_rejected_requests_total{reason="ambiguous_path"} 1
+breakwater_rejected_requests_total{reason="banned"} 0
 breakwater_rejected_requests_total{reason="body_too_large"} 0
+breakwater_rejected_requests_total{reason="concurrency_limited"} 0
+breakwater_rejected_requests_total{reason="forbidden_policy"} 0
 breakwater_rejected_requests_total{reason="forbidden_scope"} 1
 breakwater_rejected_requests_total{reason="malformed_target"} 0
 breakwater_rejected_requests_total{reason="method_not_allowed"} 1

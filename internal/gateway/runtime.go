@@ -57,6 +57,7 @@ type Runtime struct {
 	// shutdown; stopSaving ends the periodic saves.
 	persist    []persisted
 	stopSaving context.CancelFunc
+	stores     *sharedStores // Redis, when store.redis is set
 
 	servers []*http.Server
 	conns   []net.Listener
@@ -85,13 +86,18 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Runtime, err 
 	for _, p := range persist {
 		p.load(time.Now(), o.Logger)
 	}
-	gw, err := New(ctx, cfg, Deps{Logger: o.Logger, Access: o.Access, Metrics: metrics, Events: events,
-		Limiter: limiter, Nonces: security, Revocations: security})
+	stores, err := openStores(ctx, cfg.Store, limiter, security, reg, o.Logger)
 	if err != nil {
 		return nil, err
 	}
+	gw, err := New(ctx, cfg, Deps{Logger: o.Logger, Access: o.Access, Metrics: metrics, Events: events,
+		Limiter: stores.limiter, Nonces: stores.nonces, Revocations: stores.revoked})
+	if err != nil {
+		stores.close()
+		return nil, err
+	}
 	rt := &Runtime{gw: gw, certs: certs, o: o, errs: make(chan error, 3), registry: reg, metrics: metrics,
-		persist: persist}
+		persist: persist, stores: stores}
 	defer func() {
 		if err != nil {
 			rt.closeNow()
@@ -269,6 +275,7 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 	}
 	wg.Wait()
 	rt.gw.Close()
+	rt.stores.close()
 	if rt.stopSaving != nil {
 		rt.stopSaving()
 		if err := saveAll(rt.persist, time.Now(), rt.o.Logger); err != nil {
@@ -286,4 +293,5 @@ func (rt *Runtime) closeNow() {
 		_ = c.Close()
 	}
 	rt.gw.Close()
+	rt.stores.close()
 }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 
 	"github.com/breakwater/breakwater/internal/authn"
+	"github.com/breakwater/breakwater/internal/authz"
 	"github.com/breakwater/breakwater/internal/config"
+	"github.com/breakwater/breakwater/internal/cors"
 	"github.com/breakwater/breakwater/internal/edge"
 	"github.com/breakwater/breakwater/internal/proxy"
 	"github.com/breakwater/breakwater/internal/router"
@@ -27,12 +29,15 @@ type snapshot struct {
 	cancel      context.CancelFunc // stops the upstreams' health checks
 
 	consumerLimits map[string]*limitSet // consumers[].rate_limits by consumer id
+	defence        *defence             // concurrency counters and bans (bans.go)
 	// credentialParams are the query parameters api_key authenticators read
 	// keys from: the access log redacts them whatever they are called.
 	credentialParams []string
 	// tokens serves the OAuth2 endpoints (nil without token_endpoint);
 	// identity signs X-Gateway-Identity (nil when no route sends it); jwks
 	// publishes the public keys of both (nil when neither exists).
+	cors         *cors.Policy // nil without a cors section
+	portal       *portal      // nil without a docs section
 	tokens       *tokens.Server
 	identity     *tokens.KeyRing
 	jwks         *publicKeys
@@ -49,7 +54,8 @@ type route struct {
 	challenge string    // WWW-Authenticate of the route: the same for every failure
 	scopes    []string
 	maxBody   int64
-	identity  bool // send X-Gateway-Identity
+	identity  bool          // send X-Gateway-Identity
+	policy    *authz.Policy // routes[].policy; nil for none
 	upstream  *proxy.Upstream
 
 	// Metric series, resolved at build time so a request does no lookup.
@@ -88,6 +94,7 @@ func (g *Gateway) build(cfg *config.Config, jwks *keySets) (*snapshot, error) {
 	hsts := edge.HSTS(cfg.TLS.HSTS)
 	s := &snapshot{
 		consumerLimits:   consumerLimits,
+		defence:          g.buildDefence(cfg),
 		credentialParams: auth.credentialParams,
 		tokens:           auth.tokens,
 		oauthMetrics:     m.Route(oauthRoute),
@@ -111,31 +118,24 @@ func (g *Gateway) build(cfg *config.Config, jwks *keySets) (*snapshot, error) {
 			}
 			pub.rings = append(pub.rings, s.identity)
 		}
+		if rc.Policy != "" {
+			if rt.policy, err = authz.Compile(rc.Policy); err != nil {
+				s.close()
+				return nil, fmt.Errorf("routes[%d].policy: %w", i, err)
+			}
+		}
 		rt.metrics = m.Route(rc.Name)
 		if !rt.public {
-			for _, name := range rc.Auth {
-				a, ok := auths[name]
-				if !ok {
-					s.close()
-					return nil, fmt.Errorf("routes[%d].auth: no authenticator named %q", i, name)
-				}
-				rt.auth = append(rt.auth, a)
-				rt.authNames = append(rt.authNames, name)
-				rt.authFailures = append(rt.authFailures, rt.metrics.AuthFailures(name))
-				if rt.noCredential == nil {
-					rt.noCredential = rt.metrics.AuthFailures(telemetry.NoAuthenticator)
-				}
-				if rt.challenge == "" {
-					rt.challenge = a.Challenge()
-				} else if c := a.Challenge(); c != rt.challenge {
-					rt.challenge += ", " + c
-				}
+			if err := rt.useAuthenticators(rc.Auth, auths); err != nil {
+				s.close()
+				return nil, fmt.Errorf("routes[%d].auth: %w", i, err)
 			}
 		}
 		up, err := proxy.New(rc.Upstream, proxy.Options{
 			Route:              rc.Name,
 			Resolve:            cfg.Resolve,
 			MaskUpstreamErrors: *rc.MaskUpstreamErrors,
+			OwnCORS:            cfg.CORS != nil,
 			Logger:             logger,
 		})
 		if err != nil {
@@ -151,6 +151,10 @@ func (g *Gateway) build(cfg *config.Config, jwks *keySets) (*snapshot, error) {
 		return nil, fmt.Errorf("routes: %w", err)
 	}
 	s.router = rtr
+	if err := s.buildEdgeServices(cfg, auths, m); err != nil {
+		s.close()
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -173,6 +173,13 @@ func (u *Upstream) responseHeaders(w http.ResponseWriter, h http.Header, st *req
 	for k := range w.Header() {
 		delete(h, k)
 	}
+	if u.ownCORS {
+		for k := range h {
+			if strings.HasPrefix(k, "Access-Control-") {
+				delete(h, k)
+			}
+		}
+	}
 	if st.Consumer != nil && len(h["Cache-Control"]) == 0 {
 		h["Cache-Control"] = u.noStore
 	}

@@ -316,6 +316,24 @@ func TestResponseHeaders(t *testing.T) {
 	})
 }
 
+// With CORS answered by the gateway, no Access-Control-* header of the
+// upstream reaches the client: it could allow an origin the gateway does not.
+func TestOwnCORSDropsUpstreamCORS(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		w.Header().Set("Access-Control-Allow-Credentials", "true")
+	}))
+	t.Cleanup(up.Close)
+	for _, own := range []bool{false, true} {
+		u := newUpstream(t, config.Upstream{Targets: []string{up.URL}}, Options{OwnCORS: own})
+		w, _ := get(u, "/x")
+		got := w.Result().Header.Get("Access-Control-Allow-Origin")
+		if own && got != "" || !own && got != "*" {
+			t.Errorf("OwnCORS %v: Access-Control-Allow-Origin = %q", own, got)
+		}
+	}
+}
+
 func TestUpstreamURLNoProxyFromEnvironment(t *testing.T) {
 	up := echoServer(t)
 	// A proxy that refuses everything: if it were used, the request would fail.

@@ -49,6 +49,10 @@ type Options struct {
 	// MaskUpstreamErrors replaces the body of upstream 5xx responses by a
 	// problem document with the same status.
 	MaskUpstreamErrors bool
+	// OwnCORS drops the upstream's Access-Control-* response headers: the
+	// gateway answers CORS itself, and an upstream must not allow an origin
+	// the gateway does not.
+	OwnCORS bool
 	// Logger receives warnings and errors. Nil discards them.
 	Logger *slog.Logger
 	// Now is the clock of passive health (ejection and its expiry). Nil
@@ -71,6 +75,7 @@ type Upstream struct {
 	check   *healthCheck // nil: no active checks
 
 	mask    bool
+	ownCORS bool
 	noStore []string // {"no-store"}, shared by responses: only ever read
 
 	mu      sync.Mutex
@@ -105,6 +110,7 @@ func New(u config.Upstream, o Options) (*Upstream, error) {
 		now:     now,
 		timeout: u.Timeout.D(),
 		mask:    o.MaskUpstreamErrors,
+		ownCORS: o.OwnCORS,
 		noStore: []string{"no-store"},
 	}
 	if up.timeout <= 0 {

@@ -36,7 +36,7 @@ import (
 type EventKind string
 
 // The event kinds. Later capabilities add theirs here (and to kindSeverity
-// and docs/events.md): "ban", "validation_failure", "anomaly".
+// and docs/events.md): "validation_failure", "anomaly".
 const (
 	EventAuthFailure        EventKind = "auth_failure"         // 401: no valid credential
 	EventForbidden          EventKind = "forbidden"            // 403: authenticated, not allowed
@@ -48,6 +48,15 @@ const (
 	EventConnectionRejected EventKind = "connection_rejected"  // a connection cap closed a connection at accept
 	EventConfigReload       EventKind = "config_reload"        // a new config is running
 	EventConfigReloadFailed EventKind = "config_reload_failed" // a reload was refused; the old config keeps running
+	EventBan                EventKind = "ban"                  // a client was banned for a while (docs/bans.md)
+	EventBanLifted          EventKind = "ban_lifted"           // an operator lifted a ban (DELETE /admin/bans/{key})
+
+	// Anomalies (anomaly.go, docs/events.md): a client deviating from normal traffic.
+	EventAnomalyCredentialStuffing EventKind = "anomaly_credential_stuffing" // many 401s
+	EventAnomalyEnumeration        EventKind = "anomaly_enumeration"         // many 403/404s on routes with path parameters
+	EventAnomalyScanning           EventKind = "anomaly_scanning"            // many 404s elsewhere
+	EventAnomalyRateLimited        EventKind = "anomaly_rate_limited"        // many 429s
+	EventAnomalySpike              EventKind = "anomaly_spike"               // far more requests than the client's baseline
 )
 
 // Severities, from least to most urgent. Records of "warning" and "high"
@@ -71,6 +80,14 @@ var kindSeverity = map[EventKind]string{
 	EventConnectionRejected: SeverityWarning,
 	EventConfigReload:       SeverityInfo,
 	EventConfigReloadFailed: SeverityHigh,
+	EventBan:                SeverityHigh,
+	EventBanLifted:          SeverityInfo,
+
+	EventAnomalyCredentialStuffing: SeverityHigh,
+	EventAnomalyEnumeration:        SeverityHigh,
+	EventAnomalyScanning:           SeverityWarning,
+	EventAnomalyRateLimited:        SeverityWarning,
+	EventAnomalySpike:              SeverityWarning,
 }
 
 // EventKinds returns the known kinds, sorted.
@@ -122,6 +139,10 @@ type EventsOptions struct {
 	Capacity int              // events kept (default 1000)
 	Logger   *slog.Logger     // where "security event" records go (nil: not logged)
 	Now      func() time.Time // clock (default time.Now); tests inject one
+	// OnEmit, when set, is called with every event after it is recorded
+	// (bounded, its defaults filled), on the goroutine that called Emit. It
+	// must not block: Webhook.Send is one.
+	OnEmit func(Event)
 }
 
 // Log flood protection: per (kind, client IP), at most logPerSecond records
@@ -136,10 +157,11 @@ const (
 // Events is the security event stream: a bounded ring and a rate-limited
 // log. Its methods are safe for concurrent use.
 type Events struct {
-	ring []atomic.Pointer[eventSlot]
-	next atomic.Uint64 // events emitted so far; event n (1-based) lives in ring[(n-1)%len(ring)]
-	log  *slog.Logger
-	now  func() time.Time
+	ring   []atomic.Pointer[eventSlot]
+	next   atomic.Uint64 // events emitted so far; event n (1-based) lives in ring[(n-1)%len(ring)]
+	log    *slog.Logger
+	now    func() time.Time
+	onEmit func(Event)
 
 	mu        sync.Mutex // guards the log limiter below
 	second    int64      // the Unix second the counts are for
@@ -176,6 +198,7 @@ func NewEvents(o EventsOptions) *Events {
 		ring:   make([]atomic.Pointer[eventSlot], o.Capacity),
 		log:    o.Logger,
 		now:    o.Now,
+		onEmit: o.OnEmit,
 		counts: make(map[logKey]*logCount),
 	}
 }
@@ -230,6 +253,9 @@ func (e *Events) Emit(ev Event) {
 
 	if e.log != nil {
 		e.logEvent(&s.ev)
+	}
+	if e.onEmit != nil {
+		e.onEmit(s.ev)
 	}
 }
 

@@ -53,6 +53,14 @@ func TestEventKinds(t *testing.T) {
 		"connection_rejected":  "warning",
 		"config_reload":        "info",
 		"config_reload_failed": "high",
+		"ban":                  "high",
+		"ban_lifted":           "info",
+
+		"anomaly_credential_stuffing": "high",
+		"anomaly_enumeration":         "high",
+		"anomaly_scanning":            "warning",
+		"anomaly_rate_limited":        "warning",
+		"anomaly_spike":               "warning",
 	}
 	got := map[EventKind]string{}
 	for _, k := range EventKinds() {

@@ -72,28 +72,34 @@ type Reject int
 
 // The fixed set of rejection reasons.
 const (
-	RejectAmbiguousPath    Reject = iota // 400: pathcanon refused the path
-	RejectMalformedTarget                // 400: request target not in origin form (nor an https absolute form)
-	RejectNoRoute                        // 404
-	RejectMethodNotAllowed               // 405
-	RejectURITooLong                     // 414
-	RejectBodyTooLarge                   // 413 (declared Content-Length over max_body)
-	RejectOverloaded                     // 503: max_in_flight reached, or no config
-	RejectForbiddenScope                 // 403: authenticated, scopes missing
-	RejectRateLimited                    // 429: a rate limit or quota
+	RejectAmbiguousPath      Reject = iota // 400: pathcanon refused the path
+	RejectMalformedTarget                  // 400: request target not in origin form (nor an https absolute form)
+	RejectNoRoute                          // 404
+	RejectMethodNotAllowed                 // 405
+	RejectURITooLong                       // 414
+	RejectBodyTooLarge                     // 413 (declared Content-Length over max_body)
+	RejectOverloaded                       // 503: max_in_flight reached, or no config
+	RejectForbiddenScope                   // 403: authenticated, scopes missing
+	RejectForbiddenPolicy                  // 403: authenticated, the route's policy said no (or failed)
+	RejectRateLimited                      // 429: a rate limit or quota
+	RejectConcurrencyLimited               // 429: a concurrency limit (requests in flight)
+	RejectBanned                           // 403: the client is banned (docs/bans.md)
 	numRejects
 )
 
 var rejectNames = [numRejects]string{
-	RejectAmbiguousPath:    "ambiguous_path",
-	RejectMalformedTarget:  "malformed_target",
-	RejectNoRoute:          "no_route",
-	RejectMethodNotAllowed: "method_not_allowed",
-	RejectURITooLong:       "uri_too_long",
-	RejectBodyTooLarge:     "body_too_large",
-	RejectOverloaded:       "overloaded",
-	RejectForbiddenScope:   "forbidden_scope",
-	RejectRateLimited:      "rate_limited",
+	RejectAmbiguousPath:      "ambiguous_path",
+	RejectMalformedTarget:    "malformed_target",
+	RejectNoRoute:            "no_route",
+	RejectMethodNotAllowed:   "method_not_allowed",
+	RejectURITooLong:         "uri_too_long",
+	RejectBodyTooLarge:       "body_too_large",
+	RejectOverloaded:         "overloaded",
+	RejectForbiddenScope:     "forbidden_scope",
+	RejectForbiddenPolicy:    "forbidden_policy",
+	RejectRateLimited:        "rate_limited",
+	RejectConcurrencyLimited: "concurrency_limited",
+	RejectBanned:             "banned",
 }
 
 func (r Reject) String() string { return rejectNames[r] }
@@ -191,6 +197,9 @@ type Metrics struct {
 	connRejected map[string]prometheus.Counter // fixed at construction, read-only
 	reloadOK     prometheus.Counter
 	reloadFailed prometheus.Counter
+	bans         map[string]prometheus.Counter // by reason, fixed at construction, read-only
+	bansLifted   prometheus.Counter
+	banErrors    prometheus.Counter
 
 	inFlight atomic.Pointer[func() int64]
 	open     *openConnections
@@ -253,6 +262,22 @@ func NewMetrics(reg prometheus.Registerer, build BuildInfo) (*Metrics, error) {
 		Help: "Config reloads, by result (ok or failed). The initial load is not counted.",
 	}, []string{"result"})
 	m.reloadOK, m.reloadFailed = reloads.WithLabelValues("ok"), reloads.WithLabelValues("failed")
+	bans := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "breakwater_bans_total",
+		Help: "Clients banned automatically, by reason (auth_failures or client_errors).",
+	}, []string{"reason"})
+	m.bans = map[string]prometheus.Counter{
+		BanAuthFailures: bans.WithLabelValues(BanAuthFailures),
+		BanClientErrors: bans.WithLabelValues(BanClientErrors),
+	}
+	m.bansLifted = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "breakwater_bans_lifted_total",
+		Help: "Bans lifted by an operator before their end (DELETE /admin/bans/{key}).",
+	})
+	m.banErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "breakwater_ban_errors_total",
+		Help: "Ban decisions the ban store could not record or check (store full or unreachable).",
+	})
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "breakwater_build_info",
 		Help: "Always 1; the labels say which build is running.",
@@ -270,7 +295,7 @@ func NewMetrics(reg prometheus.Registerer, build BuildInfo) (*Metrics, error) {
 
 	for _, c := range []prometheus.Collector{
 		m.requests, m.duration, m.upstream, m.reqBytes, m.respBytes, m.authFailures,
-		rejected, connRejected, reloads, buildInfo, inFlight, m.open,
+		rejected, connRejected, reloads, bans, m.bansLifted, m.banErrors, buildInfo, inFlight, m.open,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {
@@ -310,6 +335,27 @@ func (m *Metrics) Rejected(reason Reject) {
 		m.rejected[reason].Inc()
 	}
 }
+
+// Ban reasons: the counters of the bans section that ban a client, and the
+// reason label of breakwater_bans_total.
+const (
+	BanAuthFailures = "auth_failures"
+	BanClientErrors = "client_errors"
+)
+
+// Banned counts a new ban; reason is BanAuthFailures or BanClientErrors
+// (others are ignored, so no label can be invented).
+func (m *Metrics) Banned(reason string) {
+	if c, ok := m.bans[reason]; ok {
+		c.Inc()
+	}
+}
+
+// BanLifted counts a ban lifted by an operator.
+func (m *Metrics) BanLifted() { m.bansLifted.Inc() }
+
+// BanError counts a ban the store could not record or check.
+func (m *Metrics) BanError() { m.banErrors.Inc() }
 
 // Reload counts a config reload.
 func (m *Metrics) Reload(ok bool) {

@@ -49,6 +49,9 @@ func TestMetricNames(t *testing.T) {
 		"breakwater_rejected_requests_total":    "COUNTER reason",
 		"breakwater_auth_failures_total":        "COUNTER authenticator,reason,route",
 		"breakwater_config_reloads_total":       "COUNTER result",
+		"breakwater_bans_total":                 "COUNTER reason",
+		"breakwater_bans_lifted_total":          "COUNTER ",
+		"breakwater_ban_errors_total":           "COUNTER ",
 		"breakwater_build_info":                 "GAUGE commit,go_version,version",
 	}
 	mfs, err := reg.Gather()
