@@ -18,6 +18,7 @@ import (
 
 	"github.com/breakwater/breakwater/internal/config"
 	"github.com/breakwater/breakwater/internal/gateway"
+	"github.com/breakwater/breakwater/internal/validate"
 )
 
 type logFlags struct {
@@ -250,10 +251,31 @@ environment, and files the config names must exist, exactly as for serve.`)
 		fmt.Fprintln(env.Stderr, "breakwater validate: -c FILE is required; see 'breakwater validate --help'")
 		return 2
 	}
-	if _, err := config.Load(*path, env.LookupEnv); err != nil {
+	cfg, err := config.Load(*path, env.LookupEnv)
+	if err != nil {
 		printConfigErrors(env.Stderr, err)
+		return 1
+	}
+	if bad := checkSpecs(env.Stderr, cfg); bad {
 		return 1
 	}
 	fmt.Fprintf(env.Stdout, "%s: valid\n", *path)
 	return 0
+}
+
+// checkSpecs loads the OpenAPI spec of every route, as serve will, and
+// prints each one that does not load at the route's spec field.
+func checkSpecs(w io.Writer, cfg *config.Config) (bad bool) {
+	for i, r := range cfg.Routes {
+		if r.OpenAPI == nil {
+			continue
+		}
+		if _, err := validate.Load(cfg.Resolve(r.OpenAPI.Spec)); err != nil {
+			field := fmt.Sprintf("routes[%d].openapi.spec", i)
+			pos := cfg.Pos(field)
+			fmt.Fprintf(w, "%s:%d:%d: %s: %v\n", cfg.File, pos.Line, pos.Col, field, err)
+			bad = true
+		}
+	}
+	return bad
 }

@@ -1,8 +1,6 @@
 package config
 
-import (
-	"fmt"
-)
+import ()
 
 // feature is configuration that this version parses and checks but does not
 // serve yet. uses returns the paths of the config that use it.
@@ -15,9 +13,7 @@ type feature struct {
 // notYetAvailable is the one list of such configuration. When a feature
 // lands, delete its row (and its tests in unavailable_test.go).
 func notYetAvailable() []feature {
-	const remove = "remove the field"
 	return []feature{
-		{"OpenAPI validation is", remove, routesWith("openapi", func(r Route) bool { return r.OpenAPI != nil })},
 		{"ACME certificates are", "use cert_file with key_file", when(func(c *Config) bool { return c.TLS.ACME != nil }, "tls.acme")},
 	}
 }
@@ -37,17 +33,5 @@ func when(used func(c *Config) bool, path string) func(c *Config) []string {
 			return []string{path}
 		}
 		return nil
-	}
-}
-
-func routesWith(field string, uses func(Route) bool) func(c *Config) []string {
-	return func(c *Config) []string {
-		var out []string
-		for i, r := range c.Routes {
-			if uses(r) {
-				out = append(out, fmt.Sprintf("routes[%d].%s", i, field))
-			}
-		}
-		return out
 	}
 }

@@ -293,7 +293,6 @@ func TestValidateRoutes(t *testing.T) {
 			[]string{
 				`6:121: routes[0].rate_limits[0].key: "user" is not one of consumer, ip, route`,
 				`6:142: routes[0].rate_limits[1].limit: required; a rate such as "10/s burst 20"`,
-				"6:163: routes[0].openapi: OpenAPI validation is not available in this version of Breakwater yet; remove the field",
 				"6:170: routes[0].openapi.spec: cannot read ",
 			}},
 	})
@@ -386,7 +385,6 @@ func TestValidateRefusedSections(t *testing.T) {
 func TestNotYetAvailableRowsFire(t *testing.T) {
 	c := &Config{
 		Consumers: []Consumer{{RateLimits: []Rate{{N: 1}}}},
-		Routes:    []Route{{Policy: "x", RateLimits: []RouteRateLimit{{}}, OpenAPI: &OpenAPI{}}},
 		Docs:      &Docs{},
 		CORS:      &CORS{},
 		TLS:       TLS{ACME: &ACME{}},

@@ -334,6 +334,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// The request against its OpenAPI operation.
+	if rt.spec != nil && !g.checkOperation(rt, rec, r, st) {
+		return
+	}
+
 	// The gateway vouches for the consumer to the upstream.
 	if rt.identity {
 		tok, err := s.identity.Identity(st.Consumer, rt.name, st.RequestID)
@@ -352,12 +357,22 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // the access log, the metrics and — for refusals that say something about
 // the client — the security events; the client gets only the status.
 func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, st *reqctx.State, status int, why telemetry.Reject, reason string) {
+	g.refuseDetail(w, r, st, status, why, reason, "")
+}
+
+// refuseDetail is refuse with a detail for the client: only text that is
+// safe to show (it never echoes what the client sent).
+func (g *Gateway) refuseDetail(w http.ResponseWriter, r *http.Request, st *reqctx.State, status int, why telemetry.Reject, reason, detail string) {
 	st.Reason = reason
 	g.metrics.Rejected(why)
 	if kind := rejectEvent(why); kind != "" {
 		g.emit(st, kind)
 	}
-	problem.Write(w, r, status)
+	if detail == "" {
+		problem.Write(w, r, status)
+	} else {
+		problem.WriteDetail(w, r, status, detail)
+	}
 }
 
 // emit records a security event about the request.

@@ -44,6 +44,8 @@ func rejectEvent(why telemetry.Reject) telemetry.EventKind {
 		return telemetry.EventForbidden
 	case telemetry.RejectRateLimited:
 		return telemetry.EventRateLimited
+	case telemetry.RejectInvalidRequest:
+		return telemetry.EventValidationFailed
 	}
 	return ""
 }

@@ -123,11 +123,13 @@ breakwater_rejected_requests_total{reason="body_too_large"} 0
 breakwater_rejected_requests_total{reason="concurrency_limited"} 0
 breakwater_rejected_requests_total{reason="forbidden_policy"} 0
 breakwater_rejected_requests_total{reason="forbidden_scope"} 1
+breakwater_rejected_requests_total{reason="invalid_request"} 0
 breakwater_rejected_requests_total{reason="malformed_target"} 0
 breakwater_rejected_requests_total{reason="method_not_allowed"} 1
 breakwater_rejected_requests_total{reason="no_route"} 1
 breakwater_rejected_requests_total{reason="overloaded"} 0
 breakwater_rejected_requests_total{reason="rate_limited"} 0
+breakwater_rejected_requests_total{reason="undeclared_operation"} 0
 breakwater_rejected_requests_total{reason="uri_too_long"} 0
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"net/http"
 
 	"github.com/breakwater/breakwater/internal/authn"
 	"github.com/breakwater/breakwater/internal/authz"
@@ -56,6 +57,7 @@ type route struct {
 	maxBody   int64
 	identity  bool          // send X-Gateway-Identity
 	policy    *authz.Policy // routes[].policy; nil for none
+	spec      *routeSpec    // routes[].openapi; nil for none
 	upstream  *proxy.Upstream
 
 	// Metric series, resolved at build time so a request does no lookup.
@@ -107,6 +109,7 @@ func (g *Gateway) build(cfg *config.Config, jwks *keySets) (*snapshot, error) {
 		maxURI:           int(cfg.Server.Limits.MaxURIBytes),
 		routes:           make([]route, len(cfg.Routes)),
 	}
+	specs := specCache{}
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i] // defaults applied by config.Parse: MaxBody and MaskUpstreamErrors are set
 		rt := route{name: rc.Name, public: rc.Public(), scopes: rc.Scopes, maxBody: int64(*rc.MaxBody),
@@ -131,7 +134,16 @@ func (g *Gateway) build(cfg *config.Config, jwks *keySets) (*snapshot, error) {
 				return nil, fmt.Errorf("routes[%d].auth: %w", i, err)
 			}
 		}
+		if rt.spec, err = specs.routeSpec(cfg, rc); err != nil {
+			s.close()
+			return nil, fmt.Errorf("routes[%d].openapi.spec: %w", i, err)
+		}
+		var filter func(*http.Response) error
+		if rt.spec != nil && rt.spec.filterResponses {
+			filter = rt.spec.filter
+		}
 		up, err := proxy.New(rc.Upstream, proxy.Options{
+			FilterResponse:     filter,
 			Route:              rc.Name,
 			Resolve:            cfg.Resolve,
 			MaskUpstreamErrors: *rc.MaskUpstreamErrors,

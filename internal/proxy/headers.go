@@ -200,6 +200,11 @@ func (u *Upstream) modifyResponse(res *http.Response) error {
 	}
 	u.responseHeaders(x.w, res.Header, x.st)
 	u.rewriteLocations(res.Header, res.Request.Header.Get("X-Forwarded-Host"))
+	if u.filter != nil && !(u.mask && res.StatusCode >= 500) {
+		if err := u.filter(res); err != nil {
+			return err
+		}
+	}
 	switch {
 	case u.mask && res.StatusCode >= 500:
 		u.maskBody(res, x.st)

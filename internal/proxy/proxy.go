@@ -49,6 +49,9 @@ type Options struct {
 	// MaskUpstreamErrors replaces the body of upstream 5xx responses by a
 	// problem document with the same status.
 	MaskUpstreamErrors bool
+	// FilterResponse, when set, may rewrite or refuse a response before it
+	// is sent (OpenAPI response filtering); an error becomes the masked 502.
+	FilterResponse func(*http.Response) error
 	// OwnCORS drops the upstream's Access-Control-* response headers: the
 	// gateway answers CORS itself, and an upstream must not allow an origin
 	// the gateway does not.
@@ -76,6 +79,7 @@ type Upstream struct {
 
 	mask    bool
 	ownCORS bool
+	filter  func(*http.Response) error
 	noStore []string // {"no-store"}, shared by responses: only ever read
 
 	mu      sync.Mutex
@@ -111,6 +115,7 @@ func New(u config.Upstream, o Options) (*Upstream, error) {
 		timeout: u.Timeout.D(),
 		mask:    o.MaskUpstreamErrors,
 		ownCORS: o.OwnCORS,
+		filter:  o.FilterResponse,
 		noStore: []string{"no-store"},
 	}
 	if up.timeout <= 0 {

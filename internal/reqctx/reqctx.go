@@ -43,6 +43,10 @@ type State struct {
 	Authenticator string          // name of the authenticator that decided
 	// Identity is the X-Gateway-Identity token for the upstream ("" for none).
 	Identity string
+	// Operation is the OpenAPI operation the request matched on a route
+	// with a spec (a *validate.Operation), for response filtering and the
+	// inventory; nil otherwise.
+	Operation any
 	// Reason says why a request was refused, for logs and metrics only —
 	// never sent to the client.
 	Reason string

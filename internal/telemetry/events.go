@@ -43,6 +43,7 @@ const (
 	EventAmbiguousPath      EventKind = "ambiguous_path"       // 400: pathcanon refused the path
 	EventMalformedRequest   EventKind = "malformed_request"    // 400/414/431: target, headers or message not acceptable
 	EventBodyTooLarge       EventKind = "body_too_large"       // 413
+	EventValidationFailed   EventKind = "validation_failed"    // 400/415: the request does not match its OpenAPI operation
 	EventOverloaded         EventKind = "overloaded"           // 503: max_in_flight reached
 	EventRateLimited        EventKind = "rate_limited"         // 429: a rate limit or quota
 	EventConnectionRejected EventKind = "connection_rejected"  // a connection cap closed a connection at accept
@@ -75,6 +76,7 @@ var kindSeverity = map[EventKind]string{
 	EventAmbiguousPath:      SeverityWarning,
 	EventMalformedRequest:   SeverityInfo,
 	EventBodyTooLarge:       SeverityInfo,
+	EventValidationFailed:   SeverityWarning,
 	EventOverloaded:         SeverityWarning,
 	EventRateLimited:        SeverityInfo,
 	EventConnectionRejected: SeverityWarning,

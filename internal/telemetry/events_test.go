@@ -48,6 +48,7 @@ func TestEventKinds(t *testing.T) {
 		"ambiguous_path":       "warning",
 		"malformed_request":    "info",
 		"body_too_large":       "info",
+		"validation_failed":    "warning",
 		"overloaded":           "warning",
 		"rate_limited":         "info",
 		"connection_rejected":  "warning",

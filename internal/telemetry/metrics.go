@@ -72,34 +72,38 @@ type Reject int
 
 // The fixed set of rejection reasons.
 const (
-	RejectAmbiguousPath      Reject = iota // 400: pathcanon refused the path
-	RejectMalformedTarget                  // 400: request target not in origin form (nor an https absolute form)
-	RejectNoRoute                          // 404
-	RejectMethodNotAllowed                 // 405
-	RejectURITooLong                       // 414
-	RejectBodyTooLarge                     // 413 (declared Content-Length over max_body)
-	RejectOverloaded                       // 503: max_in_flight reached, or no config
-	RejectForbiddenScope                   // 403: authenticated, scopes missing
-	RejectForbiddenPolicy                  // 403: authenticated, the route's policy said no (or failed)
-	RejectRateLimited                      // 429: a rate limit or quota
-	RejectConcurrencyLimited               // 429: a concurrency limit (requests in flight)
-	RejectBanned                           // 403: the client is banned (docs/bans.md)
+	RejectAmbiguousPath       Reject = iota // 400: pathcanon refused the path
+	RejectMalformedTarget                   // 400: request target not in origin form (nor an https absolute form)
+	RejectNoRoute                           // 404
+	RejectMethodNotAllowed                  // 405
+	RejectURITooLong                        // 414
+	RejectBodyTooLarge                      // 413 (declared Content-Length over max_body)
+	RejectOverloaded                        // 503: max_in_flight reached, or no config
+	RejectForbiddenScope                    // 403: authenticated, scopes missing
+	RejectForbiddenPolicy                   // 403: authenticated, the route's policy said no (or failed)
+	RejectRateLimited                       // 429: a rate limit or quota
+	RejectConcurrencyLimited                // 429: a concurrency limit (requests in flight)
+	RejectBanned                            // 403: the client is banned (docs/bans.md)
+	RejectInvalidRequest                    // 400/413/415: the request does not match its OpenAPI operation
+	RejectUndeclaredOperation               // 404: a route with validate_requests, an operation its spec does not declare
 	numRejects
 )
 
 var rejectNames = [numRejects]string{
-	RejectAmbiguousPath:      "ambiguous_path",
-	RejectMalformedTarget:    "malformed_target",
-	RejectNoRoute:            "no_route",
-	RejectMethodNotAllowed:   "method_not_allowed",
-	RejectURITooLong:         "uri_too_long",
-	RejectBodyTooLarge:       "body_too_large",
-	RejectOverloaded:         "overloaded",
-	RejectForbiddenScope:     "forbidden_scope",
-	RejectForbiddenPolicy:    "forbidden_policy",
-	RejectRateLimited:        "rate_limited",
-	RejectConcurrencyLimited: "concurrency_limited",
-	RejectBanned:             "banned",
+	RejectAmbiguousPath:       "ambiguous_path",
+	RejectMalformedTarget:     "malformed_target",
+	RejectNoRoute:             "no_route",
+	RejectMethodNotAllowed:    "method_not_allowed",
+	RejectURITooLong:          "uri_too_long",
+	RejectBodyTooLarge:        "body_too_large",
+	RejectOverloaded:          "overloaded",
+	RejectForbiddenScope:      "forbidden_scope",
+	RejectForbiddenPolicy:     "forbidden_policy",
+	RejectRateLimited:         "rate_limited",
+	RejectConcurrencyLimited:  "concurrency_limited",
+	RejectBanned:              "banned",
+	RejectInvalidRequest:      "invalid_request",
+	RejectUndeclaredOperation: "undeclared_operation",
 }
 
 func (r Reject) String() string { return rejectNames[r] }
