@@ -66,7 +66,7 @@ func TestAdmin(t *testing.T) {
 			{"GET", "/admin/stats", ""},
 			{"GET", "/metrics", ""},
 			{"GET", "/admin/inventory", ""},
-			{"GET", "/dashboard/", ""},
+			{"GET", "/admin/bans", ""},
 		} {
 			resp, body := adminRequest(t, g, tc.method, tc.path, tc.token)
 			if resp.StatusCode != http.StatusUnauthorized {

@@ -38,6 +38,8 @@ type Options struct {
 	Events http.Handler
 	// Bans serves GET /admin/bans and DELETE /admin/bans/{key} (nil: 404).
 	Bans Bans
+	// Dashboard serves /dashboard/ with its own sign-in (nil: 404).
+	Dashboard http.Handler
 	// Inventory serves GET /admin/inventory, the traffic-derived API
 	// inventory (inventory.Inventory.Handler; nil: 404).
 	Inventory http.Handler
@@ -121,7 +123,19 @@ func New(o Options) http.Handler {
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	return guard(o.Gateway, mux)
+	guarded := guard(o.Gateway, mux)
+	if o.Dashboard == nil {
+		return guarded
+	}
+	// The dashboard signs its users in itself (a browser cannot send the
+	// bearer token): see internal/dashboard.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p == "/dashboard" || strings.HasPrefix(p, "/dashboard/") {
+			o.Dashboard.ServeHTTP(w, r)
+			return
+		}
+		guarded.ServeHTTP(w, r)
+	})
 }
 
 // guard lets health and readiness through and requires the admin token for

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"encoding"
+	"github.com/breakwater/breakwater/internal/config"
 	"reflect"
 	"strings"
 )
@@ -10,6 +11,9 @@ import (
 // field names, so /admin/config reads like the file. Unset fields are left
 // out. Values that marshal themselves as text do so — that is how secrets
 // (secret.Value → [REDACTED]) and digests (a fingerprint) stay hidden.
+// View is the running config as /admin/config serves it: secrets redacted.
+func View(c *config.Config) any { return view(reflect.ValueOf(c)) }
+
 func view(v reflect.Value) any {
 	if !v.IsValid() {
 		return nil

@@ -17,6 +17,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/breakwater/breakwater/internal/inventory"
 )
 
 // Severity ranks findings; higher is worse.
@@ -148,6 +150,15 @@ type Options struct {
 	// Progress, when set, is called after each spec with the number done
 	// and the total.
 	Progress func(done, total int)
+	// Inventory, when set, is a running gateway's traffic-derived
+	// inventory (inventory.Fetch): the BW-INV rules report its zombies,
+	// shadow endpoints and deprecated operations still called, located on
+	// the route in Config (or the operation in its spec) when there is
+	// one, else at InventorySource.
+	Inventory *inventory.Report
+	// InventorySource names where Inventory was read, such as
+	// "http://127.0.0.1:9901/admin/inventory".
+	InventorySource string
 }
 
 // ErrInput marks problems with the input: a file that cannot be read or
@@ -167,8 +178,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		ignore[id] = true
 	}
-	if o.Config == "" && len(o.Specs) == 0 {
-		return nil, fmt.Errorf("%w: nothing to audit: give a config, a spec or both", ErrInput)
+	if o.Config == "" && len(o.Specs) == 0 && o.Inventory == nil {
+		return nil, fmt.Errorf("%w: nothing to audit: give a config, a spec, an admin URL or several", ErrInput)
 	}
 	a := &auditor{}
 	rep := &Report{}
@@ -233,6 +244,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	if cfg != nil {
 		a.crossRules(cfg, specs)
+	}
+	if o.Inventory != nil {
+		source := cmp.Or(o.InventorySource, "inventory")
+		rep.Files = append(rep.Files, source)
+		a.inventoryRules(cfg, specs, o.Inventory, source)
 	}
 	for _, f := range a.findings {
 		if ignore[f.Rule] || inlineIgnored(f) {
@@ -304,7 +320,8 @@ func (a *auditor) emit(id, file string, doc *node, ptr []string, at Pos, format 
 		a.seen = map[findingKey]bool{}
 	}
 	k := findingKey{rule: id, file: file, at: at}
-	if id == "BW-CFG-000" {
+	if id == "BW-CFG-000" || strings.HasPrefix(id, "BW-INV-") {
+		// Several problems, or several operations of one route, share a place.
 		k.msg = fmt.Sprintf(format, args...)
 	}
 	if a.seen[k] {

@@ -42,6 +42,9 @@ func example(b *strings.Builder, title string, ex Example) {
 	if ex.Spec != "" {
 		fmt.Fprintf(b, "%s (spec `openapi.yaml`):\n\n```yaml\n%s```\n\n", title, ex.Spec)
 	}
+	if ex.Inventory != "" {
+		fmt.Fprintf(b, "%s (inventory, `GET /admin/inventory`):\n\n```json\n%s```\n\n", title, ex.Inventory)
+	}
 }
 
 // TestDocs checks that docs/audit.md documents every rule exactly as the

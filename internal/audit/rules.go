@@ -1,7 +1,8 @@
 package audit
 
 // Rule is one check of the audit. Ids are stable: BW-CFG-* look at the
-// config, BW-SPEC-* at an OpenAPI spec, BW-XREF-* at both.
+// config, BW-SPEC-* at an OpenAPI spec, BW-XREF-* at both, BW-INV-* at a
+// running gateway's traffic-derived inventory (audit --admin).
 type Rule struct {
 	ID       string
 	Severity Severity
@@ -13,10 +14,12 @@ type Rule struct {
 }
 
 // Example is a config and/or a spec (YAML) for a rule's documentation and
-// tests. A config names the spec as openapi.yaml.
+// tests. A config names the spec as openapi.yaml. Inventory is an excerpt
+// of GET /admin/inventory (JSON) for the BW-INV rules.
 type Example struct {
-	Config string
-	Spec   string
+	Config    string
+	Spec      string
+	Inventory string
 }
 
 // Categories names the OWASP API Security Top 10 2023 categories.
@@ -48,6 +51,8 @@ func ruleByID(id string) (Rule, bool) {
 }
 
 const (
+	invHead  = `{"generated_at": "2025-03-01T00:00:00Z", "since": "2025-01-01T00:00:00Z", "zombie_after": "720h0m0s", `
+	invRoute = "routes:\n  - name: r\n    path: /v1/things\n    methods: [GET]\n    auth: none\n    openapi: {spec: openapi.yaml}\n"
 	specHead = "openapi: 3.1.0\ninfo: {title: t, version: '1'}\n"
 	route    = "routes:\n  - name: r\n    path: /v1/things\n    methods: [GET]\n    upstream: {targets: [\"http://127.0.0.1:9000\"]}\n"
 )
@@ -270,6 +275,22 @@ func Rules() []Rule {
 			Fix:     "Make sure the upstream checks that the consumer may access the object, or add a policy on the route.",
 			Example: Example{Config: "routes:\n  - name: r\n    path: /v1/orders/{id}\n    auth: [keys]\n"},
 			Good:    Example{Config: "routes:\n  - name: r\n    path: /v1/orders/{id}\n    auth: [keys]\n    policy: 'request.path.id.startsWith(consumer.id + \"-\")'\n"}},
+
+		{ID: "BW-INV-001", Severity: Medium, Category: "API9:2023",
+			Title:   "A route or operation has had no traffic for a long time (zombie)",
+			Fix:     "Remove the route (or the operation, from the spec and the upstream) if nobody needs it any more: an API nobody calls is an API nobody watches. 'breakwater inventory' shows when it was last called.",
+			Example: Example{Config: route + "    auth: [keys]\n", Inventory: invHead + `"zombies": [{"kind": "route", "route": "r", "idle_days": 59}]}` + "\n"},
+			Good:    Example{Config: route + "    auth: [keys]\n", Inventory: invHead + `"zombies": []}` + "\n"}},
+		{ID: "BW-INV-002", Severity: High, Category: "API9:2023",
+			Title:   "An endpoint the route's spec does not declare is served (shadow API)",
+			Fix:     "Document it in the route's spec ('breakwater inventory --openapi' writes a skeleton) or remove it from the upstream; openapi.validate_requests: true refuses undeclared operations.",
+			Example: Example{Config: invRoute, Inventory: invHead + `"shadow": [{"route": "r", "method": "GET", "path": "/v1/things/{id}/export", "requests": 40, "status": {"2xx": 38, "4xx": 2}, "consumers": ["acme"], "distinct_consumers": 1}]}` + "\n"},
+			Good:    Example{Config: invRoute, Inventory: invHead + `"shadow": [{"route": "r", "method": "GET", "path": "/v1/things/{id}/export", "requests": 40, "status": {"4xx": 40}}]}` + "\n"}},
+		{ID: "BW-INV-003", Severity: Low, Category: "API9:2023",
+			Title:   "A deprecated operation is still called",
+			Fix:     "Tell the consumers listed to move to the replacement, then remove the operation; the inventory shows when they stop.",
+			Example: Example{Config: invRoute, Spec: specHead + "paths:\n  /v1/things:\n    get: {deprecated: true}\n", Inventory: invHead + `"deprecated": [{"route": "r", "operation": "GET /v1/things", "deprecated": true, "requests": 12, "consumers": ["legacy-app"], "distinct_consumers": 1, "last_seen": "2025-02-28T17:00:00Z"}]}` + "\n"},
+			Good:    Example{Config: invRoute, Spec: specHead + "paths:\n  /v1/things:\n    get: {deprecated: true}\n", Inventory: invHead + `"deprecated": []}` + "\n"}},
 
 		{ID: "BW-SPEC-001", Severity: Medium, Category: "API1:2023",
 			Title:   "Objects are identified by integers",

@@ -2,12 +2,15 @@ package audit
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/breakwater/breakwater/internal/inventory"
 )
 
 // runExample audits an example in a fresh directory: the config as
@@ -32,6 +35,13 @@ func runExample(t testing.TB, ex Example, ignore ...string) *Report {
 		if err := os.WriteFile(spec, []byte(specHead), 0o600); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if ex.Inventory != "" {
+		o.Inventory = &inventory.Report{}
+		if err := json.Unmarshal([]byte(ex.Inventory), o.Inventory); err != nil {
+			t.Fatalf("example inventory: %v", err)
+		}
+		o.InventorySource = "http://127.0.0.1:9901/admin/inventory"
 	}
 	rep, err := Run(context.Background(), o)
 	if err != nil {
@@ -81,7 +91,7 @@ func TestCatalogue(t *testing.T) {
 	if len(rules) < 45 {
 		t.Errorf("%d rules, want at least 45", len(rules))
 	}
-	id := regexp.MustCompile(`^BW-(CFG|SPEC|XREF)-\d{3}$`)
+	id := regexp.MustCompile(`^BW-(CFG|INV|SPEC|XREF)-\d{3}$`)
 	seen := map[string]bool{}
 	for i, r := range rules {
 		if !id.MatchString(r.ID) || seen[r.ID] {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/breakwater/breakwater/internal/audit"
+	"github.com/breakwater/breakwater/internal/inventory"
 )
 
 // listFlag is a repeatable string flag; values may also be comma-separated.
@@ -29,7 +30,7 @@ func (l *listFlag) Set(v string) error {
 const progressThreshold = 20
 
 func runAuditCmd(ctx context.Context, env Env, args []string) int {
-	fs := newFlags(env, "audit", "audit -c FILE [--spec SPEC]... [--format text|json|sarif] [--fail-on low|medium|high|critical] [--ignore RULE]...", `
+	fs := newFlags(env, "audit", "audit -c FILE [--spec SPEC]... [--admin URL [--token T]] [--format text|json|sarif] [--fail-on low|medium|high|critical] [--ignore RULE]...", `
 Static security audit of a config and of OpenAPI specs: those the config
 names (routes[].openapi.spec, docs.specs) and those given with --spec. It
 checks the config (auth, TLS, HSTS, admin listener, JWT and introspection
@@ -39,6 +40,14 @@ open request objects, implicit and password flows, sensitive response
 fields, ...) and the two together (operations without a route, routes
 that expose undeclared paths, scopes no route enforces). docs/audit.md
 lists every rule with an example and the fix.
+
+With --admin URL, the audit also reads the traffic-derived inventory of
+the running gateway (GET /admin/inventory on its admin listener) and adds
+BW-INV findings: routes and operations without traffic for the gateway's
+zombie period (remove them), shadow endpoints the upstream served that
+the spec does not declare, deprecated operations still called and by
+whom. The admin token: set BREAKWATER_ADMIN_TOKEN (preferred: a --token
+value is visible in the process list and shell history), or --token.
 
 Each finding has a rule id, a severity (info, low, medium, high,
 critical), its OWASP API Security Top 10 2023 category, FILE:LINE:COL, a
@@ -59,7 +68,8 @@ Output (--format):
   sarif   SARIF 2.1.0 for GitHub code scanning (github/codeql-action/upload-sarif)
 
 Exit status: 0 no finding at or above --fail-on, 1 findings at or above it,
-2 usage error or input that cannot be read or parsed.
+2 usage error, input that cannot be read or parsed, or an inventory that
+cannot be read (--admin).
 
 Example:
   breakwater audit -c breakwater.yaml --spec specs/extra.yaml --format sarif > audit.sarif`)
@@ -71,6 +81,8 @@ Example:
 	failOn := fs.String("fail-on", "high", "exit 1 when a finding has this severity or worse: low, medium, high or critical")
 	listRules := fs.Bool("rules", false, "list the rules (id, severity, category, title) and exit")
 	noColour := fs.Bool("no-color", false, "no colours in text output, even on a terminal")
+	admin := fs.String("admin", "", "base URL of a running gateway's admin listener, e.g. http://127.0.0.1:9901: add inventory findings (BW-INV)")
+	token := fs.String("token", "", "admin token for --admin (prefer the environment variable "+adminTokenEnv+")")
 	if code, done := parse(fs, env, args); done {
 		return code
 	}
@@ -91,11 +103,28 @@ Example:
 		fmt.Fprintf(env.Stderr, "breakwater audit: --format %q: want text, json or sarif\n", *format)
 		return 2
 	}
-	if *path == "" && len(specs) == 0 {
-		fmt.Fprintln(env.Stderr, "breakwater audit: -c FILE or --spec SPEC is required; see 'breakwater audit --help'")
+	if *path == "" && len(specs) == 0 && *admin == "" {
+		fmt.Fprintln(env.Stderr, "breakwater audit: -c FILE or --spec SPEC is required (or --admin URL for inventory findings); see 'breakwater audit --help'")
 		return 2
 	}
 	opts := audit.Options{Config: *path, Specs: specs, Ignore: ignore, LookupEnv: env.LookupEnv}
+	if *admin != "" {
+		tok, ok := adminToken(env, *token)
+		if !ok {
+			fmt.Fprintf(env.Stderr, "breakwater audit: --admin needs the admin token: set %s (or pass --token)\n", adminTokenEnv)
+			return 2
+		}
+		endpoint, err := inventory.Endpoint(*admin)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "breakwater audit: --admin: %v\n", err)
+			return 2
+		}
+		if opts.Inventory, err = inventory.Fetch(ctx, nil, *admin, tok, ""); err != nil {
+			fmt.Fprintf(env.Stderr, "breakwater audit: %v\n", err)
+			return 2
+		}
+		opts.InventorySource = endpoint
+	}
 	if isTerminal(env.Stderr) {
 		shown := false
 		opts.Progress = func(done, total int) {

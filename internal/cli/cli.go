@@ -146,26 +146,3 @@ func runVersion(ctx context.Context, env Env, args []string) int {
 	fmt.Fprintf(env.Stdout, "breakwater %s\ncommit %s\n%s\n", b.Version, b.Commit, b.GoVersion)
 	return 0
 }
-
-// notYet is the answer of commands whose behaviour comes in a later release.
-func notYet(env Env, args []string, name, synopsis, text string) int {
-	fs := newFlags(env, name, synopsis, text)
-	fs.SetOutput(io.Discard)
-	for _, a := range args {
-		if a == "-h" || a == "--help" || a == "-help" {
-			fs.SetOutput(env.Stdout)
-			fs.Usage()
-			return 0
-		}
-	}
-	fmt.Fprintf(env.Stderr, "breakwater %s: not available in this version of Breakwater yet; see 'breakwater %s --help'\n", name, name)
-	return 2
-}
-
-func runInventory(ctx context.Context, env Env, args []string) int {
-	return notYet(env, args, "inventory", "inventory --admin URL --token T [--format text|json]", `
-Prints the traffic-derived API inventory of a running gateway: operations
-seen, consumers per operation, last seen, shadow endpoints, zombie routes.
-
-Not available in this version yet.`)
-}

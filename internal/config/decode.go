@@ -188,6 +188,16 @@ func (d *decoder) decodeResolved(n ast.Node, v reflect.Value, path string) {
 		default:
 			v.SetInt(i)
 		}
+	case reflect.Float64:
+		s, ok := d.text(n, path)
+		if !ok {
+			return
+		}
+		if f, err := parseFloat(s); err != nil {
+			d.fail(nodePos(n), path, "%s", err)
+		} else {
+			v.SetFloat(f)
+		}
 	case reflect.Bool:
 		s, ok := d.text(n, path)
 		if !ok {

@@ -122,6 +122,7 @@ func Defaults(c *Config) {
 			b.Key = Strings{BanKeyIP} // the conservative default: a consumer ban locks out every client of it
 		}
 	}
+	monitoringDefaults(c, c.Monitoring)
 	for i := range c.Routes {
 		routeDefaults(c, i, func(field string, zero bool) bool {
 			return unset(fmt.Sprintf("routes[%d].%s", i, field), zero)

@@ -25,6 +25,7 @@ type Config struct {
 	Routes         []Route                  `yaml:"routes"`
 	Docs           *Docs                    `yaml:"docs"`
 	CORS           *CORS                    `yaml:"cors"`
+	Monitoring     *Monitoring              `yaml:"monitoring"`
 	Bans           *Bans                    `yaml:"bans"` // automatic bans; off unless written
 
 	// File is the path the config was read from ("" for embedded configs).

@@ -28,6 +28,7 @@ func Validate(c *Config) Errors {
 	v.docs()
 	v.cors()
 	v.bans()
+	v.monitoring(v.c.Monitoring)
 	v.unavailable()
 	return v.errs.result()
 }

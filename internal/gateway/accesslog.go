@@ -105,6 +105,9 @@ func (g *Gateway) logAccess(rec *recorder, r *http.Request, st *reqctx.State, cr
 	if !rec.wroteHeader {
 		status = 0 // client went away before any response
 	}
+	if s := g.sampler.Load(); s != nil && !s.Keep(st.RequestID, status, st.Reason != "") {
+		return
+	}
 	path := st.Path
 	if path == "" {
 		path = "-" // never log a path the gateway refused to canonicalise

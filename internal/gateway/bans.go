@@ -46,8 +46,16 @@ func (g *Gateway) buildDefence(cfg *config.Config) *defence {
 		d.conc, d.bans, d.mem, d.now = p.conc, p.bans, p.mem, p.now
 	} else {
 		d.conc = concurrency.New(concurrency.Options{})
-		d.mem = state.NewMemoryBans(state.BanOptions{})
-		d.bans, d.now = d.mem, time.Now
+		d.bans, d.now = g.bans, time.Now
+		switch b := g.bans.(type) {
+		case *state.MemoryBans:
+			d.mem = b
+		case interface{ Local() *state.MemoryBans }: // shared through Redis, decided from memory
+			d.mem = b.Local()
+		case nil:
+			d.mem = state.NewMemoryBans(state.BanOptions{})
+			d.bans = d.mem
+		}
 	}
 	b := cfg.Bans
 	if b == nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/breakwater/breakwater/internal/authn"
 	"github.com/breakwater/breakwater/internal/config"
+	"github.com/breakwater/breakwater/internal/inventory"
 	"github.com/breakwater/breakwater/internal/pathcanon"
 	"github.com/breakwater/breakwater/internal/problem"
 	"github.com/breakwater/breakwater/internal/ratelimit"
@@ -25,21 +26,35 @@ import (
 	"github.com/breakwater/breakwater/internal/state"
 	"github.com/breakwater/breakwater/internal/telemetry"
 	"github.com/breakwater/breakwater/internal/tokens"
+	"github.com/breakwater/breakwater/internal/tracing"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Gateway serves the HTTPS listener. Its configuration can be replaced at
 // any time with Apply; requests in flight finish on the config they started with.
 type Gateway struct {
-	logger  *slog.Logger
-	access  *slog.Logger
-	ctx     context.Context // bounds background work (health checks)
-	metrics *telemetry.Metrics
-	events  *telemetry.Events
-	limiter ratelimit.Store // outlives reloads: a reload does not reset limits
-	nonces  state.Nonces
-	revoked state.Revocations
-	noRoute *telemetry.Route // series of requests that matched no route
+	logger   *slog.Logger
+	access   *slog.Logger
+	ctx      context.Context // bounds background work (health checks)
+	metrics  *telemetry.Metrics
+	events   *telemetry.Events
+	limiter  ratelimit.Store // outlives reloads: a reload does not reset limits
+	nonces   state.Nonces
+	revoked  state.Revocations
+	inv      *inventory.Inventory // nil: no traffic inventory
+	bans     state.Bans           // the ban store given in Deps (nil: embedded)
+	tracer   *tracing.Tracer      // nil: no tracing
+	observer interface {
+		Observe(consumer string, status int)
+	}
+
+	// From monitoring, set by apply: the access log sampler (nil: log
+	// every request) and the anomaly detector (nil: off), which keeps its
+	// baselines across reloads that do not change its settings.
+	sampler     atomic.Pointer[telemetry.Sampler]
+	anomaly     atomic.Pointer[telemetry.AnomalyDetector]
+	anomalyConf *config.Anomaly  // under mu
+	noRoute     *telemetry.Route // series of requests that matched no route
 
 	mu      sync.Mutex // serialises Apply
 	current atomic.Pointer[snapshot]
@@ -72,6 +87,17 @@ type Deps struct {
 	Events  *telemetry.Events
 	// Limiter decides rate limits and quotas. Nil: an embedded store.
 	Limiter ratelimit.Store
+	// Inventory counts traffic per route and operation (nil: none).
+	Inventory *inventory.Inventory
+	// Bans holds automatic bans (nil: an embedded store).
+	Bans state.Bans
+	// Tracer exports OpenTelemetry spans (nil: no tracing).
+	Tracer *tracing.Tracer
+	// Observer sees the consumer and status of every request (the
+	// dashboard's top consumers); nil: none.
+	Observer interface {
+		Observe(consumer string, status int)
+	}
 	// Nonces and Revocations are the shared security state (signature
 	// nonces, revoked access tokens). Nil: an embedded store.
 	Nonces      state.Nonces
@@ -101,7 +127,7 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 		d.Nonces, d.Revocations = m, m
 	}
 	g := &Gateway{logger: d.Logger, access: d.Access, ctx: ctx, metrics: m, events: d.Events, limiter: d.Limiter,
-		nonces: d.Nonces, revoked: d.Revocations, noRoute: m.Route(telemetry.NoRoute)}
+		nonces: d.Nonces, revoked: d.Revocations, inv: d.Inventory, bans: d.Bans, tracer: d.Tracer, observer: d.Observer, noRoute: m.Route(telemetry.NoRoute)}
 	g.jwks = newKeySets(ctx, d.Logger)
 	m.SetInFlight(g.inFlight.Load)
 	// The initial load is not a reload: it is not counted.
@@ -130,6 +156,10 @@ func (g *Gateway) apply(cfg *config.Config) error {
 	}
 	jwks.release()
 	g.jwks = jwks
+	if g.inv != nil {
+		g.inv.Configure(inventoryRoutes(s))
+	}
+	g.monitoring(cfg)
 	s.activate(g.ctx)
 	old := g.current.Swap(s)
 	if old != nil {
@@ -208,6 +238,19 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.ClientIPText = st.ClientIP.String()
 	}
 	st.RequestID = requestID(st.PeerTrusted, r.Header.Get("X-Request-Id"))
+	if g.tracer != nil {
+		// A traceparent is continued only from a trusted proxy.
+		ctx, span := g.tracer.StartRequest(g.tracer.Extract(r.Context(), r.Header, st.PeerTrusted), r.Method, st.RequestID)
+		r = r.WithContext(ctx)
+		defer func() {
+			span.SetRoute(st.Route)
+			span.SetStatus(rec.status)
+			if st.Reason != "" {
+				span.Fail(st.Reason)
+			}
+			span.End()
+		}()
+	}
 
 	// Shared, read-only value slices: no allocation per request.
 	h := rec.Header()
@@ -292,6 +335,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt := &s.routes[m.Route]
 	st.Route, st.Params = rt.name, m.Params
 	x.metrics = rt.metrics
+	if rt.spec != nil {
+		// The spec operation, found for every request of the route (the
+		// inventory counts refused ones too; validation comes later).
+		if op := rt.spec.v.Operation(r.Method, p); op != nil {
+			st.Operation = op
+		}
+	}
 
 	// Bound the body before anything reads it (a signature authenticator
 	// may, to check its digest). A body declared too large is refused after
@@ -303,7 +353,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	// Authenticate: the first authenticator that finds its credential decides.
 	if !rt.public {
-		switch g.authenticate(rt, r, st) {
+		_, span := g.tracer.StartAuthenticate(r.Context())
+		outcome := g.authenticate(rt, r, st)
+		span.End()
+		switch outcome {
 		case authOK:
 		case authBodyTooLarge:
 			g.refuseBody(rec, r, st)
@@ -323,7 +376,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// Rate limits and quotas of the consumer and of the route, all together.
+	_, span := g.tracer.StartLimits(r.Context())
 	held, ok := g.limit(s, rt, rec, r, st)
+	span.End()
 	defer held.release() // concurrency slots, given back when the request is done
 	if !ok {
 		return
@@ -335,8 +390,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// The request against its OpenAPI operation.
-	if rt.spec != nil && !g.checkOperation(rt, rec, r, st) {
-		return
+	if rt.spec != nil {
+		_, span := g.tracer.StartValidate(r.Context())
+		ok := g.checkOperation(rt, rec, r, st)
+		span.End()
+		if !ok {
+			return
+		}
 	}
 
 	// The gateway vouches for the consumer to the upstream.
@@ -350,6 +410,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.Identity = tok
 	}
 
+	if g.tracer != nil {
+		ctx, span := g.tracer.StartUpstream(r.Context())
+		g.tracer.Inject(ctx, r.Header)
+		rt.upstream.ServeHTTP(rec, r.WithContext(ctx))
+		span.SetUpstream(st.Upstream)
+		span.End()
+		return
+	}
 	rt.upstream.ServeHTTP(rec, r)
 }
 
@@ -552,6 +620,8 @@ func (g *Gateway) finish(x *exchange, r *http.Request) {
 		g.emit(st, telemetry.EventBodyTooLarge)
 	}
 	g.record(x, r, false)
+	g.inventory(x, r)
+	g.observe(x)
 	var params []string
 	if x.snap != nil {
 		params = x.snap.credentialParams

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/breakwater/breakwater/internal/config"
+	"github.com/breakwater/breakwater/internal/inventory"
 	"github.com/breakwater/breakwater/internal/reqctx"
 	"github.com/breakwater/breakwater/internal/telemetry"
 	"github.com/breakwater/breakwater/internal/validate"
@@ -59,10 +60,7 @@ func (rs *routeSpec) filter(resp *http.Response) error {
 // detail names the field and the rule, never the value sent.
 func (g *Gateway) checkOperation(rt *route, w http.ResponseWriter, r *http.Request, st *reqctx.State) bool {
 	rs := rt.spec
-	op := rs.v.Operation(r.Method, st.Path)
-	if op != nil {
-		st.Operation = op
-	}
+	op, _ := st.Operation.(*validate.Operation) // found at routing
 	if rs.filterResponses {
 		// The transport then asks for gzip itself and decompresses it, so
 		// the filter sees JSON whatever the client accepts.
@@ -81,4 +79,42 @@ func (g *Gateway) checkOperation(rt *route, w http.ResponseWriter, r *http.Reque
 		return false
 	}
 	return true
+}
+
+// inventory counts the request in the traffic inventory: its route and,
+// on routes with a spec, its operation ("" when the spec has none: a shadow
+// request). The gateway's own endpoints are not counted.
+func (g *Gateway) inventory(x *exchange, r *http.Request) {
+	st := &x.st
+	if g.inv == nil || st.Route == "" || st.Route == oauthRoute || st.Route == docsRoute {
+		return
+	}
+	h := inventory.Hit{Route: st.Route, Method: r.Method, Path: st.Path, Status: x.rec.status}
+	if !x.rec.wroteHeader {
+		h.Status = http.StatusOK
+	}
+	if op, ok := st.Operation.(*validate.Operation); ok {
+		h.Operation, h.Deprecated = op.Method+" "+op.PathTemplate, op.Deprecated
+	}
+	if st.Consumer != nil {
+		h.Consumer = st.Consumer.ID
+	}
+	g.inv.Record(h)
+}
+
+// inventoryRoutes describes the routes of cfg, and the operations of their
+// specs, to the inventory.
+func inventoryRoutes(s *snapshot) []inventory.RouteInfo {
+	out := make([]inventory.RouteInfo, len(s.routes))
+	for i := range s.routes {
+		rt := &s.routes[i]
+		out[i] = inventory.RouteInfo{Name: rt.name, Spec: rt.spec != nil}
+		if rt.spec != nil {
+			for _, op := range rt.spec.v.Spec().Operations() {
+				out[i].Operations = append(out[i].Operations, inventory.OperationInfo{
+					Operation: op.Method + " " + op.PathTemplate, Deprecated: op.Deprecated})
+			}
+		}
+	}
+	return out
 }

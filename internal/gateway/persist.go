@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/breakwater/breakwater/internal/inventory"
 	"github.com/breakwater/breakwater/internal/ratelimit"
 	"github.com/breakwater/breakwater/internal/state"
 )
@@ -125,4 +126,11 @@ func saveEvery(ctx context.Context, parts []persisted, interval time.Duration, l
 			_ = saveAll(parts, now, log)
 		}
 	}
+}
+
+// inventoryPersisted keeps the traffic inventory across restarts.
+func inventoryPersisted(dataDir string, inv *inventory.Inventory) persisted {
+	return persisted{name: "inventory", file: filepath.Join(dataDir, "state", "inventory.json"),
+		save:    func(w io.Writer, _ time.Time) error { return inv.Snapshot(w) },
+		restore: func(r io.Reader, _ time.Time) error { return inv.Restore(r) }}
 }

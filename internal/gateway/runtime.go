@@ -9,16 +9,22 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/breakwater/breakwater/internal/admin"
+	"github.com/breakwater/breakwater/internal/audit"
 	"github.com/breakwater/breakwater/internal/config"
+	"github.com/breakwater/breakwater/internal/dashboard"
 	"github.com/breakwater/breakwater/internal/edge"
+	"github.com/breakwater/breakwater/internal/inventory"
 	"github.com/breakwater/breakwater/internal/ratelimit"
+	"github.com/breakwater/breakwater/internal/secret"
 	"github.com/breakwater/breakwater/internal/state"
 	"github.com/breakwater/breakwater/internal/telemetry"
+	"github.com/breakwater/breakwater/internal/tracing"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -31,6 +37,9 @@ type Options struct {
 	// Build is exported as breakwater_build_info; empty fields are read
 	// from the binary.
 	Build telemetry.BuildInfo
+	// LookupEnv resolves ${NAME} for the dashboard's audit of the running
+	// config. Nil: the process environment.
+	LookupEnv func(string) (string, bool)
 }
 
 // Addrs are the addresses the runtime listens on.
@@ -54,10 +63,12 @@ type Runtime struct {
 	metrics  *telemetry.Metrics
 
 	// The embedded stores' state, saved to data_dir periodically and at
-	// shutdown; stopSaving ends the periodic saves.
-	persist    []persisted
-	stopSaving context.CancelFunc
-	stores     *sharedStores // Redis, when store.redis is set
+	// shutdown.
+	persist        []persisted
+	stopBackground context.CancelFunc // ends periodic saves, ban syncs, inventory flushes, the webhook
+	tracer         *tracing.Tracer
+	dash           *dashboard.Dashboard
+	stores         *sharedStores // Redis, when store.redis is set
 
 	servers []*http.Server
 	conns   []net.Listener
@@ -70,6 +81,9 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Runtime, err 
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.LookupEnv == nil {
+		o.LookupEnv = os.LookupEnv
+	}
 	certs, err := edge.ServerTLS(cfg.TLS, cfg.Resolve, cfg.Server.DataDir)
 	if err != nil {
 		return nil, err
@@ -79,25 +93,87 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Runtime, err 
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	events := telemetry.NewEvents(telemetry.EventsOptions{Logger: o.Logger})
+	mon := cfg.Monitoring
+	if mon == nil {
+		mon = &config.Monitoring{}
+	}
+	var webhook *telemetry.Webhook
+	eo := telemetry.EventsOptions{Logger: o.Logger}
+	if mon.Webhook != nil {
+		wo := telemetry.WebhookOptionsFrom(mon.Webhook)
+		wo.Logger = o.Logger
+		if webhook, err = telemetry.NewWebhook(wo); err != nil {
+			return nil, fmt.Errorf("monitoring.webhook: %w", err)
+		}
+		if err := webhook.Register(reg); err != nil {
+			return nil, fmt.Errorf("monitoring.webhook: %w", err)
+		}
+		eo.OnEmit = webhook.Send
+	}
+	events := telemetry.NewEvents(eo)
+	tracer, err := tracing.New(ctx, mon.Tracing, o.Build.Version)
+	if err != nil {
+		return nil, fmt.Errorf("monitoring.tracing: %w", err)
+	}
+	// Embedded state, loaded from data_dir; shared through Redis when
+	// store.redis is set.
 	limiter := ratelimit.NewMemory(ratelimit.MemoryOptions{})
 	security := state.NewMemory(state.MemoryOptions{})
-	persist := persistedState(cfg.Server.DataDir, limiter, security)
-	for _, p := range persist {
-		p.load(time.Now(), o.Logger)
-	}
+	memBans := state.NewMemoryBans(state.BanOptions{})
 	stores, err := openStores(ctx, cfg.Store, limiter, security, reg, o.Logger)
 	if err != nil {
 		return nil, err
 	}
-	gw, err := New(ctx, cfg, Deps{Logger: o.Logger, Access: o.Access, Metrics: metrics, Events: events,
-		Limiter: stores.limiter, Nonces: stores.nonces, Revocations: stores.revoked})
+	inv := inventory.New(inventory.Options{Redis: stores.conn, Logger: o.Logger})
+	persist := append(persistedState(cfg.Server.DataDir, limiter, security),
+		bansPersisted(cfg.Server.DataDir, memBans), inventoryPersisted(cfg.Server.DataDir, inv))
+	for _, p := range persist {
+		p.load(time.Now(), o.Logger)
+	}
+	background, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var bans state.Bans = memBans
+	if stores.conn != nil {
+		shared := state.NewRedisBans(stores.conn, memBans, nil, o.Logger)
+		go shared.Run(background, state.DefaultBanSync)
+		bans = shared
+	}
+	go inv.Run(background)
+	if webhook != nil {
+		go webhook.Run(background)
+	}
+	rt := &Runtime{certs: certs, o: o, errs: make(chan error, 3), registry: reg, metrics: metrics,
+		persist: persist, stores: stores, stopBackground: stopBackground, tracer: tracer}
+	dash, err := dashboard.New(dashboard.Options{
+		CurrentTokenHash: func() secret.Digest { return rt.Config().Admin.TokenHash },
+		Metrics:          reg,
+		Events:           func(n int) []telemetry.Event { return events.List(telemetry.EventQuery{Limit: n}) },
+		Inventory:        func() any { return inv.View(context.Background(), 0) },
+		Audit: func(ctx context.Context) (*audit.Report, error) {
+			file := rt.Config().File
+			if file == "" {
+				return nil, errors.New("the running config is embedded (demo); audit a config file with breakwater audit")
+			}
+			return audit.Run(ctx, audit.Options{Config: file, LookupEnv: o.LookupEnv})
+		},
+		Config: func() any { return admin.View(rt.Config()) },
+		Logger: o.Logger,
+	})
 	if err != nil {
+		stopBackground()
 		stores.close()
+		return nil, fmt.Errorf("dashboard: %w", err)
+	}
+	rt.dash = dash
+	gw, err := New(ctx, cfg, Deps{Logger: o.Logger, Access: o.Access, Metrics: metrics, Events: events,
+		Limiter: stores.limiter, Nonces: stores.nonces, Revocations: stores.revoked, Bans: bans, Inventory: inv,
+		Tracer: tracer, Observer: dash})
+	if err != nil {
+		stopBackground()
+		stores.close()
+		dash.Close()
 		return nil, err
 	}
-	rt := &Runtime{gw: gw, certs: certs, o: o, errs: make(chan error, 3), registry: reg, metrics: metrics,
-		persist: persist, stores: stores}
+	rt.gw = gw
 	defer func() {
 		if err != nil {
 			rt.closeNow()
@@ -153,11 +229,14 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Runtime, err 
 		rt.addrs.Admin = l.Addr().String()
 		srv := &http.Server{
 			Handler: admin.New(admin.Options{
-				Gateway: rt,
-				Reload:  rt.Reload,
-				Stats:   func() any { return gw.Stats() },
-				Metrics: reg,
-				Events:  events.Handler(),
+				Gateway:   rt,
+				Reload:    rt.Reload,
+				Stats:     func() any { return gw.Stats() },
+				Metrics:   reg,
+				Events:    events.Handler(),
+				Bans:      gw,
+				Inventory: inv.Handler(),
+				Dashboard: dash,
 			}),
 			ErrorLog:          errorLog,
 			ReadHeaderTimeout: config.DefaultReadHeaderTimeout.D(),
@@ -168,9 +247,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Runtime, err 
 		}
 		rt.serve(srv, l)
 	}
-	saveCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	rt.stopSaving = stop
-	go saveEvery(saveCtx, persist, stateSaveInterval, o.Logger)
+	go saveEvery(background, persist, stateSaveInterval, o.Logger)
 	rt.ready.Store(true)
 	return rt, nil
 }
@@ -276,8 +353,12 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 	wg.Wait()
 	rt.gw.Close()
 	rt.stores.close()
-	if rt.stopSaving != nil {
-		rt.stopSaving()
+	rt.dash.Close()
+	if err := rt.tracer.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("tracing: %w", err))
+	}
+	if rt.stopBackground != nil {
+		rt.stopBackground()
 		if err := saveAll(rt.persist, time.Now(), rt.o.Logger); err != nil {
 			errs = append(errs, err)
 		}
@@ -286,6 +367,9 @@ func (rt *Runtime) Shutdown(ctx context.Context) error {
 }
 
 func (rt *Runtime) closeNow() {
+	if rt.stopBackground != nil {
+		rt.stopBackground()
+	}
 	for _, srv := range rt.servers {
 		_ = srv.Close()
 	}

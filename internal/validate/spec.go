@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -353,3 +354,26 @@ func (c *compiler) schema(sp *base.SchemaProxy, purpose schema_validation.Schema
 	}
 	return cs.CompiledSchema, nil
 }
+
+// Operations returns every operation of the spec, sorted by path template
+// and method.
+func (s *Spec) Operations() []*Operation {
+	var out []*Operation
+	for _, entries := range s.byCount {
+		for _, pe := range entries {
+			for _, o := range pe.ops {
+				out = append(out, o)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b *Operation) int {
+		if c := strings.Compare(a.PathTemplate, b.PathTemplate); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Method, b.Method)
+	})
+	return out
+}
+
+// Spec returns the spec the validator checks against.
+func (v *Validator) Spec() *Spec { return v.s }
