@@ -104,6 +104,7 @@ Breakwater demo is running.
 
   gateway   %[1]s   (TLS certificate signed by the demo CA below)
   admin     http://%[2]s
+  dashboard http://%[2]s/dashboard/   (sign in with the admin token: %[6]s)
   demo CA   %[3]s
 
 Try it (copy and paste):
