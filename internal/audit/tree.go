@@ -3,7 +3,7 @@ package audit
 import (
 	"errors"
 	"fmt"
-	"reflect"
+	"github.com/breakwater/breakwater/internal/yamlnode"
 	"strings"
 	"unicode/utf8"
 
@@ -390,15 +390,7 @@ func addSize(a, b int) int {
 }
 
 // norm turns a typed nil node into a nil interface.
-func norm(n ast.Node) ast.Node {
-	if n == nil {
-		return nil
-	}
-	if v := reflect.ValueOf(n); v.Kind() == reflect.Pointer && v.IsNil() {
-		return nil
-	}
-	return n
-}
+func norm(n ast.Node) ast.Node { return yamlnode.Norm(n) }
 
 func tokenText(n ast.Node) string {
 	n = norm(n)
@@ -413,35 +405,11 @@ func tokenText(n ast.Node) string {
 
 // nodePos is where a node starts.
 func nodePos(n ast.Node) Pos {
-	switch x := norm(n).(type) {
-	case nil:
-		return Pos{}
-	case *ast.MappingNode:
-		if !x.IsFlowStyle && len(x.Values) > 0 && x.Values[0] != nil && x.Values[0].Key != nil {
-			return nodePos(x.Values[0].Key)
-		}
-		return tokenPos(x.Start)
-	case *ast.MappingValueNode:
-		if x.Key != nil {
-			return nodePos(x.Key)
-		}
-	case *ast.SequenceNode:
-		return tokenPos(x.Start)
-	case *ast.AnchorNode:
-		return tokenPos(x.Start)
-	case *ast.AliasNode:
-		return tokenPos(x.Start)
-	case *ast.TagNode:
-		return tokenPos(x.Start)
-	case *ast.LiteralNode:
-		return tokenPos(x.Start)
-	}
-	return tokenPos(n.GetToken())
+	line, col := yamlnode.Start(n)
+	return Pos{Line: line, Col: col}
 }
 
 func tokenPos(tk *token.Token) Pos {
-	if tk == nil || tk.Position == nil {
-		return Pos{}
-	}
-	return Pos{Line: tk.Position.Line, Col: tk.Position.Column}
+	line, col := yamlnode.TokenStart(tk)
+	return Pos{Line: line, Col: col}
 }

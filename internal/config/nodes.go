@@ -2,7 +2,7 @@ package config
 
 import (
 	"fmt"
-	"reflect"
+	"github.com/breakwater/breakwater/internal/yamlnode"
 
 	"github.com/goccy/go-yaml/ast"
 )
@@ -87,15 +87,7 @@ func (d *decoder) resolve(n ast.Node, path string) (ast.Node, bool) {
 }
 
 // norm turns a typed nil node into a nil interface.
-func norm(n ast.Node) ast.Node {
-	if n == nil {
-		return nil
-	}
-	if v := reflect.ValueOf(n); v.Kind() == reflect.Pointer && v.IsNil() {
-		return nil
-	}
-	return n
-}
+func norm(n ast.Node) ast.Node { return yamlnode.Norm(n) }
 
 // isNull reports whether a node stands for no value.
 func isNull(n ast.Node) bool {
@@ -135,28 +127,6 @@ func scalarString(n ast.Node) string {
 // nodePos is where a node starts: the first key of a block mapping, the
 // indicator of a sequence or flow mapping, the token of a scalar.
 func nodePos(n ast.Node) Position {
-	switch x := norm(n).(type) {
-	case nil:
-		return Position{}
-	case *ast.MappingNode:
-		if !x.IsFlowStyle && len(x.Values) > 0 && x.Values[0] != nil && x.Values[0].Key != nil {
-			return nodePos(x.Values[0].Key)
-		}
-		return tokenPos(x.Start)
-	case *ast.MappingValueNode:
-		if x.Key != nil {
-			return nodePos(x.Key)
-		}
-	case *ast.SequenceNode:
-		return tokenPos(x.Start)
-	case *ast.AnchorNode:
-		return tokenPos(x.Start)
-	case *ast.AliasNode:
-		return tokenPos(x.Start)
-	case *ast.TagNode:
-		return tokenPos(x.Start)
-	case *ast.LiteralNode:
-		return tokenPos(x.Start)
-	}
-	return tokenPos(n.GetToken())
+	line, col := yamlnode.Start(n)
+	return Position{Line: line, Col: col}
 }

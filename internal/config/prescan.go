@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/breakwater/breakwater/internal/yamlnode"
 	"unicode/utf8"
 
 	"github.com/goccy/go-yaml/token"
@@ -117,8 +118,6 @@ func nextIsValueIndicator(tokens token.Tokens, i int) bool {
 }
 
 func tokenPos(tk *token.Token) Position {
-	if tk == nil || tk.Position == nil {
-		return Position{}
-	}
-	return Position{Line: tk.Position.Line, Col: tk.Position.Column}
+	line, col := yamlnode.TokenStart(tk)
+	return Position{Line: line, Col: col}
 }

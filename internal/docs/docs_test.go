@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"github.com/breakwater/breakwater/internal/oasdoc"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -395,8 +396,8 @@ components:
 		"https://api.example.com": "", "https://api.example.com/": "", "/v2": "/v2", "https://x/{v}/a": "",
 		"http://h:1/a/b/?q": "/a/b", "relative": "",
 	} {
-		if got := basePath(map[string]any{"servers": []any{map[string]any{"url": url}}}); got != want {
-			t.Errorf("basePath(%q) = %q, want %q", url, got, want)
+		if got := oasdoc.BasePath(map[string]any{"servers": []any{map[string]any{"url": url}}}); got != want {
+			t.Errorf("BasePath(%q) = %q, want %q", url, got, want)
 		}
 	}
 }

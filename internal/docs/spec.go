@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/breakwater/breakwater/internal/oasdoc"
 	"io"
 	"os"
 	"path/filepath"
@@ -148,7 +149,7 @@ func merge(specs []Spec) (*merged, error) {
 		} else if minor(v) != minor(version) {
 			return nil, fmt.Errorf("%s: OpenAPI %s cannot be merged with OpenAPI %s of %s; serve specs of one version", name, v, version, specs[0].Name)
 		}
-		base := basePath(doc)
+		base := oasdoc.BasePath(doc)
 		comps, _ := doc["components"].(map[string]any)
 		paths, _ := doc["paths"].(map[string]any)
 		for k, raw := range paths {
@@ -157,7 +158,7 @@ func merge(specs []Spec) (*merged, error) {
 				return nil, fmt.Errorf("%s: paths.%s is not a mapping", name, k)
 			}
 			if ref, ok := item["$ref"].(string); ok {
-				if item, ok = resolvePathItem(comps, ref); !ok {
+				if item, ok = oasdoc.ResolvePathItem(comps, ref); !ok {
 					return nil, fmt.Errorf("%s: paths.%s: $ref %q is not a path item under #/components/pathItems; bundle the spec", name, k, ref)
 				}
 			}
@@ -228,42 +229,6 @@ func minor(v string) string {
 		return v[:2+i]
 	}
 	return v
-}
-
-// basePath is the path of the first server URL ("https://x/v1" → "/v1"),
-// or "" when there is none or it holds a variable.
-func basePath(doc map[string]any) string {
-	servers, _ := doc["servers"].([]any)
-	if len(servers) == 0 {
-		return ""
-	}
-	s, _ := servers[0].(map[string]any)
-	u, _ := s["url"].(string)
-	if i := strings.Index(u, "://"); i >= 0 {
-		u = u[i+3:]
-		j := strings.IndexByte(u, '/')
-		if j < 0 {
-			return ""
-		}
-		u = u[j:]
-	}
-	if i := strings.IndexAny(u, "?#"); i >= 0 {
-		u = u[:i]
-	}
-	if !strings.HasPrefix(u, "/") || strings.ContainsAny(u, "{}") {
-		return ""
-	}
-	return strings.TrimRight(u, "/")
-}
-
-func resolvePathItem(comps map[string]any, ref string) (map[string]any, bool) {
-	name, ok := strings.CutPrefix(ref, "#/components/pathItems/")
-	if !ok {
-		return nil, false
-	}
-	items, _ := comps["pathItems"].(map[string]any)
-	item, ok := items[name].(map[string]any)
-	return item, ok
 }
 
 // cleanItem copies a path item without servers and x-breakwater, giving

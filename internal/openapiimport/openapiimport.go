@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/breakwater/breakwater/internal/oasdoc"
 	"reflect"
 	"slices"
 	"sort"
@@ -84,7 +85,7 @@ func Convert(spec []byte, o Options) (*Result, error) {
 		t, _ := sm["type"].(string)
 		c.schemes[n] = t
 	}
-	base := basePath(doc)
+	base := oasdoc.BasePath(doc)
 	topSec, hasTop := doc["security"]
 	paths, _ := doc["paths"].(map[string]any)
 	keys := make([]string, 0, len(paths))
@@ -96,7 +97,7 @@ func Convert(spec []byte, o Options) (*Result, error) {
 		item, ok := paths[k].(map[string]any)
 		if ok {
 			if ref, isRef := item["$ref"].(string); isRef {
-				item, ok = resolvePathItem(comps, ref)
+				item, ok = oasdoc.ResolvePathItem(comps, ref)
 			}
 		}
 		if !ok {
@@ -507,41 +508,4 @@ func decode(data []byte) (map[string]any, error) {
 		return nil, errors.New("not an OpenAPI document: the top level is not a mapping")
 	}
 	return m, nil
-}
-
-// basePath is the path of the first server URL ("https://x/v1" → "/v1"),
-// or "" when there is none or it holds a variable. The gateway forwards
-// paths unchanged, so the route's path is this prefix and the spec's path.
-func basePath(doc map[string]any) string {
-	servers, _ := doc["servers"].([]any)
-	if len(servers) == 0 {
-		return ""
-	}
-	s, _ := servers[0].(map[string]any)
-	u, _ := s["url"].(string)
-	if i := strings.Index(u, "://"); i >= 0 {
-		u = u[i+3:]
-		j := strings.IndexByte(u, '/')
-		if j < 0 {
-			return ""
-		}
-		u = u[j:]
-	}
-	if i := strings.IndexAny(u, "?#"); i >= 0 {
-		u = u[:i]
-	}
-	if !strings.HasPrefix(u, "/") || strings.ContainsAny(u, "{}") {
-		return ""
-	}
-	return strings.TrimRight(u, "/")
-}
-
-func resolvePathItem(comps map[string]any, ref string) (map[string]any, bool) {
-	name, ok := strings.CutPrefix(ref, "#/components/pathItems/")
-	if !ok {
-		return nil, false
-	}
-	items, _ := comps["pathItems"].(map[string]any)
-	item, ok := items[name].(map[string]any)
-	return item, ok
 }
