@@ -277,8 +277,36 @@ func (d *decoder) rawText(n ast.Node, path string) (string, bool) {
 	case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.InfinityNode, *ast.NanNode:
 		return x.GetToken().Value, true
 	}
+	if k, v, ok := gluedPair(n); ok {
+		d.fail(nodePos(n), path, `expected a single value, got a mapping: YAML reads "%s:%s" in a flow list or mapping as a key and a value; quote it: "%s:%s"`,
+			truncate(k), truncate(v), truncate(k), truncate(v))
+		return "", false
+	}
 	d.fail(nodePos(n), path, "expected a single value, got %s", kindName(n))
 	return "", false
+}
+
+// gluedPair recognises a value such as orders:read written unquoted in a
+// flow collection, which YAML parses as the mapping {orders: read}.
+func gluedPair(n ast.Node) (key, value string, ok bool) {
+	var mv *ast.MappingValueNode
+	switch x := norm(n).(type) {
+	case *ast.MappingValueNode:
+		mv = x
+	case *ast.MappingNode:
+		if len(x.Values) == 1 {
+			mv = x.Values[0]
+		}
+	}
+	if mv == nil || norm(mv.Key) == nil || norm(mv.Value) == nil {
+		return "", "", false
+	}
+	kt, vt := mv.Key.GetToken(), mv.Value.GetToken()
+	if kt == nil || vt == nil || kt.Position == nil || vt.Position == nil {
+		return "", "", false
+	}
+	glued := kt.Position.Line == vt.Position.Line && vt.Position.Column == kt.Position.Column+len(kt.Value)+1
+	return kt.Value, vt.Value, glued
 }
 
 // text returns a scalar with ${NAME} substituted.

@@ -55,6 +55,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"scalar for list", "consumers: acme\n", []string{"1:12: consumers: expected a list, got a string"}},
 		{"list for scalar", "server:\n  https: [a]\n", []string{"2:10: server.https: expected a single value, got a list"}},
 		{"mapping for scalar", "version: {a: 1}\n", []string{"1:10: version: expected a single value, got a mapping"}},
+		{"scope in a flow list", "consumers: [{id: a, scopes: [orders:read]}]\n", []string{`consumers[0].scopes[0]: expected a single value, got a mapping: YAML reads "orders:read" in a flow list or mapping as a key and a value; quote it: "orders:read"`}},
 		{"document is a list", "- a\n- b\n", []string{"1:1: expected a mapping (key: value), got a list"}},
 		{"document is a scalar", "hello\n", []string{"1:1: expected a mapping (key: value), got a string"}},
 		{"null key", "server: {~: 1}\n", []string{"1:10: server: empty key"}},

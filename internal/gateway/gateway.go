@@ -130,6 +130,7 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 		nonces: d.Nonces, revoked: d.Revocations, inv: d.Inventory, bans: d.Bans, tracer: d.Tracer, observer: d.Observer, noRoute: m.Route(telemetry.NoRoute)}
 	g.jwks = newKeySets(ctx, d.Logger)
 	m.SetInFlight(g.inFlight.Load)
+	m.SetTargetHealth(g.targetHealth)
 	// The initial load is not a reload: it is not counted.
 	if err := g.apply(cfg); err != nil {
 		return nil, err
@@ -644,4 +645,18 @@ func (g *Gateway) record(x *exchange, r *http.Request, aborted bool) {
 	if x.st.Upstream != "" {
 		x.metrics.Upstream(x.st.UpstreamDuration)
 	}
+}
+
+// targetHealth reports the upstream health of the running config's routes.
+func (g *Gateway) targetHealth() []telemetry.TargetHealth {
+	s := g.current.Load()
+	if s == nil {
+		return nil
+	}
+	out := make([]telemetry.TargetHealth, len(s.routes))
+	for i := range s.routes {
+		up := s.routes[i].upstream
+		out[i] = telemetry.TargetHealth{Route: s.routes[i].name, Healthy: up.Healthy(), Total: up.Targets()}
+	}
+	return out
 }

@@ -334,6 +334,7 @@ func (g *Gateway) limit(s *snapshot, rt *route, w http.ResponseWriter, r *http.R
 	}
 	held.release()
 	h["Retry-After"] = []string{strconv.FormatInt(int64(d.RetryAfter/time.Second), 10)}
+	g.metrics.RateLimited(rt.name, d.LimitName)
 	g.refuse(w, r, st, http.StatusTooManyRequests, telemetry.RejectRateLimited, "rate limited: "+d.LimitName)
 	return slots{}, false
 }

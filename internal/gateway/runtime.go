@@ -1,10 +1,13 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -181,7 +184,10 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Runtime, err 
 	}()
 
 	lim := cfg.Server.Limits
-	errorLog := slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug) // TLS handshake noise from clients
+	// net/http's own errors (TLS handshake noise from clients, mostly) go
+	// to the log at debug level; failed handshakes are also counted.
+	errorLog := log.New(handshakeCounter{out: slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug).Writer(),
+		count: metrics.HandshakeFailed}, "", 0)
 
 	// HTTPS: connection caps → TLS → HTTP with timeouts.
 	ln, err := net.Listen("tcp", cfg.Server.HTTPS)
@@ -378,4 +384,18 @@ func (rt *Runtime) closeNow() {
 	}
 	rt.gw.Close()
 	rt.stores.close()
+}
+
+// handshakeCounter passes net/http's error log through and counts the
+// failed TLS handshakes it reports.
+type handshakeCounter struct {
+	out   io.Writer
+	count func()
+}
+
+func (h handshakeCounter) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte("TLS handshake error")) {
+		h.count()
+	}
+	return h.out.Write(p)
 }

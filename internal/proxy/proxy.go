@@ -227,6 +227,9 @@ func (u *Upstream) Healthy() int {
 	return u.bal.healthy(u.now().UnixNano())
 }
 
+// Targets returns the number of configured targets.
+func (u *Upstream) Targets() int { return len(u.bal.targets) }
+
 // canonicalPath returns the path to forward: the gateway's canonical path,
 // decoded and escaped. ok is false when the request has none.
 func canonicalPath(st *reqctx.State) (path, rawPath string, ok bool) {

@@ -204,6 +204,9 @@ type Metrics struct {
 	bans         map[string]prometheus.Counter // by reason, fixed at construction, read-only
 	bansLifted   prometheus.Counter
 	banErrors    prometheus.Counter
+	handshakes   prometheus.Counter
+	rateLimited  *prometheus.CounterVec // by route and limit name (names come from the config)
+	targets      *targetsCollector
 
 	inFlight atomic.Pointer[func() int64]
 	open     *openConnections
@@ -297,9 +300,23 @@ func NewMetrics(reg prometheus.Registerer, build BuildInfo) (*Metrics, error) {
 		return 0
 	})
 
+	m.handshakes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "breakwater_tls_handshake_failures_total",
+		Help: "TLS handshakes of the HTTPS listener that failed (protocol or cipher mismatch, bad client certificate, scanners).",
+	})
+	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "breakwater_rate_limited_total",
+		Help: "Requests refused by a rate limit or quota, by route and by the limit that refused (RateLimit-Policy names).",
+	}, []string{"route", "limit"})
+	m.targets = &targetsCollector{
+		healthy: prometheus.NewDesc("breakwater_upstream_healthy_targets", "Targets of a route's upstream that are up (active and passive checks).", []string{"route"}, nil),
+		total:   prometheus.NewDesc("breakwater_upstream_targets", "Targets of a route's upstream.", []string{"route"}, nil),
+	}
+
 	for _, c := range []prometheus.Collector{
 		m.requests, m.duration, m.upstream, m.reqBytes, m.respBytes, m.authFailures,
 		rejected, connRejected, reloads, bans, m.bansLifted, m.banErrors, buildInfo, inFlight, m.open,
+		m.handshakes, m.rateLimited, m.targets,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {
@@ -308,6 +325,43 @@ func NewMetrics(reg prometheus.Registerer, build BuildInfo) (*Metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// HandshakeFailed counts a failed TLS handshake.
+func (m *Metrics) HandshakeFailed() { m.handshakes.Inc() }
+
+// RateLimited counts a request refused by the named limit of a route. The
+// names are those of the config's limits, so the series are bounded.
+func (m *Metrics) RateLimited(route, limit string) { m.rateLimited.WithLabelValues(route, limit).Inc() }
+
+// TargetHealth is one route's upstream health at scrape time.
+type TargetHealth struct {
+	Route          string
+	Healthy, Total int
+}
+
+// SetTargetHealth sets where the upstream target gauges are read from at
+// scrape time.
+func (m *Metrics) SetTargetHealth(f func() []TargetHealth) { m.targets.f.Store(&f) }
+
+// targetsCollector reports the health of the upstream targets of the
+// running config when scraped.
+type targetsCollector struct {
+	healthy, total *prometheus.Desc
+	f              atomic.Pointer[func() []TargetHealth]
+}
+
+func (c *targetsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.healthy; ch <- c.total }
+
+func (c *targetsCollector) Collect(ch chan<- prometheus.Metric) {
+	f := c.f.Load()
+	if f == nil {
+		return
+	}
+	for _, t := range (*f)() {
+		ch <- prometheus.MustNewConstMetric(c.healthy, prometheus.GaugeValue, float64(t.Healthy), t.Route)
+		ch <- prometheus.MustNewConstMetric(c.total, prometheus.GaugeValue, float64(t.Total), t.Route)
+	}
 }
 
 // SetInFlight sets where breakwater_in_flight_requests is read from at

@@ -38,21 +38,22 @@ func TestMetricNames(t *testing.T) {
 
 	// Type, then label names in alphabetical order.
 	want := map[string]string{
-		"breakwater_requests_total":             "COUNTER code_class,method,route",
-		"breakwater_request_duration_seconds":   "HISTOGRAM route",
-		"breakwater_upstream_duration_seconds":  "HISTOGRAM route",
-		"breakwater_request_bytes_total":        "COUNTER route",
-		"breakwater_response_bytes_total":       "COUNTER route",
-		"breakwater_in_flight_requests":         "GAUGE ",
-		"breakwater_open_connections":           "GAUGE listener",
-		"breakwater_connections_rejected_total": "COUNTER reason",
-		"breakwater_rejected_requests_total":    "COUNTER reason",
-		"breakwater_auth_failures_total":        "COUNTER authenticator,reason,route",
-		"breakwater_config_reloads_total":       "COUNTER result",
-		"breakwater_bans_total":                 "COUNTER reason",
-		"breakwater_bans_lifted_total":          "COUNTER ",
-		"breakwater_ban_errors_total":           "COUNTER ",
-		"breakwater_build_info":                 "GAUGE commit,go_version,version",
+		"breakwater_requests_total":               "COUNTER code_class,method,route",
+		"breakwater_request_duration_seconds":     "HISTOGRAM route",
+		"breakwater_upstream_duration_seconds":    "HISTOGRAM route",
+		"breakwater_request_bytes_total":          "COUNTER route",
+		"breakwater_response_bytes_total":         "COUNTER route",
+		"breakwater_in_flight_requests":           "GAUGE ",
+		"breakwater_open_connections":             "GAUGE listener",
+		"breakwater_connections_rejected_total":   "COUNTER reason",
+		"breakwater_rejected_requests_total":      "COUNTER reason",
+		"breakwater_auth_failures_total":          "COUNTER authenticator,reason,route",
+		"breakwater_config_reloads_total":         "COUNTER result",
+		"breakwater_bans_total":                   "COUNTER reason",
+		"breakwater_bans_lifted_total":            "COUNTER ",
+		"breakwater_ban_errors_total":             "COUNTER ",
+		"breakwater_build_info":                   "GAUGE commit,go_version,version",
+		"breakwater_tls_handshake_failures_total": "COUNTER ",
 	}
 	mfs, err := reg.Gather()
 	if err != nil {
