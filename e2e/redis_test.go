@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -101,8 +105,10 @@ func TestSharedLimitsAcrossInstances(t *testing.T) {
 			count(resp.StatusCode)
 		})
 	}
-	wg.Wait()
+	// The bucket refills while requests are being sent: count from the
+	// first to the last send (not to the last answer).
 	elapsed := time.Since(start)
+	wg.Wait()
 	want := 20 + elapsed.Seconds()*20
 	got := float64(ok.Load())
 	if other.Load() != 0 || got < want*0.99-1 || got > want*1.01+1 {
@@ -167,4 +173,78 @@ func storeMetric(t *testing.T, g *gateway, name string) float64 {
 
 func storeBreakerClosed(t *testing.T, g *gateway) bool {
 	return storeMetric(t, g, "breakwater_store_breaker_open") == 0
+}
+
+const sharedTokensConfig = `version: 1
+server:
+  https: "{{.HTTPS}}"
+  admin: "{{.Admin}}"
+  data_dir: "{{.Data}}"
+  shutdown_timeout: 5s
+tls:
+  self_signed: true
+admin:
+  token_hash: "{{.AdminHash}}"
+store:
+  redis: "{{.Redis}}"
+authenticators:
+  own: { type: jwt, issuer: self }
+token_endpoint:
+  issuer: "https://gateway.example.com"
+consumers:
+  - id: acme
+    credentials: [ { oauth_client: { client_id: acme-app, secret_hash: "{{.ClientHash}}" } } ]
+routes:
+  - { name: api, path: "/api/**", upstream: { targets: ["{{.Up}}"] }, auth: [own] }
+`
+
+// Two instances with data directories of their own share signing keys and
+// revocations through Redis: a token issued by one works on the other, and
+// revoked on one, it stops working on both.
+func TestTokensAcrossInstances(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t)
+	up := newUpstream(t)
+	vars := map[string]string{"Up": up.URL, "Redis": r.URL(), "ClientHash": digest(clientSecret)}
+	a := startGateway(t, sharedTokensConfig, vars)
+	b := startGateway(t, sharedTokensConfig, vars)
+	ca, cb := a.client(t), b.client(t)
+
+	form := func(g *gateway, c *http.Client, path string, v url.Values) (*http.Response, []byte) {
+		t.Helper()
+		return g.do(t, c, "POST", path, strings.NewReader(v.Encode()), http.Header{
+			"Content-Type":  {"application/x-www-form-urlencoded"},
+			"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte("acme-app:"+clientSecret))},
+		})
+	}
+	resp, body := form(a, ca, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}})
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if resp.StatusCode != 200 || json.Unmarshal(body, &tok) != nil || tok.AccessToken == "" {
+		t.Fatalf("token from a: %d %s", resp.StatusCode, body)
+	}
+	bearer := http.Header{"Authorization": {"Bearer " + tok.AccessToken}}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, _ := b.get(t, cb, "/api/x", bearer)
+		if resp.StatusCode == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b does not accept a's token: %d%s", resp.StatusCode, b.output())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if resp, _ := form(b, cb, "/oauth2/revoke", url.Values{"token": {tok.AccessToken}}); resp.StatusCode != 200 {
+		t.Fatalf("revoke on b: %d", resp.StatusCode)
+	}
+	for _, g := range []struct {
+		gw *gateway
+		c  *http.Client
+	}{{a, ca}, {b, cb}} {
+		if resp, _ := g.gw.get(t, g.c, "/api/x", bearer); resp.StatusCode != 401 {
+			t.Errorf("revoked token on %s: %d, want 401", g.gw.https, resp.StatusCode)
+		}
+	}
 }

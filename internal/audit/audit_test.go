@@ -270,3 +270,12 @@ func TestSARIF(t *testing.T) {
 		}
 	}
 }
+
+// Header names starting with "x-" are names, not extensions: they are
+// audited like any other.
+func TestXHeadersAudited(t *testing.T) {
+	spec := specHead + "paths:\n  /t:\n    get:\n      responses:\n        \"200\":\n          description: ok\n          headers:\n            x-next:\n              $ref: '#/components/headers/Missing'\n"
+	if got := ruleFindings(runExample(t, Example{Spec: spec}), "BW-SPEC-036"); len(got) != 1 {
+		t.Errorf("a dangling $ref under header x-next: %d BW-SPEC-036 findings, want 1", len(got))
+	}
+}

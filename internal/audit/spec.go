@@ -171,7 +171,7 @@ func (s *specDoc) walkSchemas(visit schemaVisit) {
 			for i, k := range n.keys {
 				v := n.vals[i]
 				switch {
-				case strings.HasPrefix(k, "x-"), k == "example", k == "examples":
+				case isExtension(ptr, k), k == "example", k == "examples":
 				case k == "schema":
 					walk(v, with(ptr, k), true, depth+1)
 				case k == "schemas" && len(ptr) == 1 && ptr[0] == "components":
@@ -277,4 +277,21 @@ func (s *specDoc) responses(op operation) (codes []string, resp []*node) {
 		}
 	}
 	return codes, resp
+}
+
+// isExtension reports whether key k under ptr is a specification extension
+// ("x-…"), which the rules do not read. In maps keyed by names — header
+// names, for one — an "x-" key is a name like any other ("x-next").
+func isExtension(ptr []string, k string) bool {
+	if !strings.HasPrefix(k, "x-") {
+		return false
+	}
+	if len(ptr) > 0 {
+		switch ptr[len(ptr)-1] {
+		case "headers", "links", "callbacks", "encoding", "securitySchemes", "parameters",
+			"requestBodies", "responses", "pathItems", "schemas":
+			return false
+		}
+	}
+	return true
 }

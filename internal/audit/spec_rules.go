@@ -307,7 +307,7 @@ func (a *auditor) refRules(s *specDoc) {
 				a.spec(s, "BW-SPEC-036", r, ptr, "$ref %q leads nowhere in this document", truncate(r.text()))
 			}
 			for i, k := range n.keys {
-				if k == "example" || k == "examples" || strings.HasPrefix(k, "x-") {
+				if k == "example" || k == "examples" || isExtension(ptr, k) {
 					continue
 				}
 				walk(n.vals[i], with(ptr, k), depth+1)

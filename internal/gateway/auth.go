@@ -141,8 +141,8 @@ func (g *Gateway) jwtAuthenticator(name string, a config.Authenticator, cfg *con
 // ownKeys adapts the gateway's signing keys to a jwtauth key set.
 type ownKeys struct{ ring *tokens.KeyRing }
 
-func (k ownKeys) Key(_ context.Context, kid string) (jwtauth.Key, error) {
-	pub, alg, ok := k.ring.PublicKey(kid)
+func (k ownKeys) Key(ctx context.Context, kid string) (jwtauth.Key, error) {
+	pub, alg, ok := k.ring.PublicKeyContext(ctx, kid)
 	if !ok {
 		return jwtauth.Key{}, jwtauth.ErrUnknownKey
 	}
@@ -314,10 +314,14 @@ func (g *Gateway) identityRing(cfg *config.Config) (*tokens.KeyRing, error) {
 	if g.identity != nil {
 		return g.identity, nil
 	}
-	keys, err := tokens.OpenKeyRing(tokens.KeyRingOptions{
+	o := tokens.KeyRingOptions{
 		Dir: filepath.Join(keysDir(cfg.Server.DataDir), "identity"), Algorithm: tokens.EdDSA,
 		RotateEvery: config.DefaultTokenRotateEvery.D(), MaxTokenTTL: tokens.IdentityTTL, Logger: g.logger,
-	})
+	}
+	if g.redis != nil { // shared with the other instances
+		o.Store = tokens.NewRedisKeyStore(g.redis, "identity")
+	}
+	keys, err := tokens.OpenKeyRing(o)
 	if err != nil {
 		return nil, fmt.Errorf("identity signing keys: %w", err)
 	}
@@ -339,9 +343,13 @@ func (g *Gateway) keyRing(cfg *config.Config) (*tokens.KeyRing, error) {
 		}
 		return g.keys, nil
 	}
-	keys, err := tokens.OpenKeyRing(tokens.KeyRingOptions{
+	o := tokens.KeyRingOptions{
 		Dir: keysDir(cfg.Server.DataDir), Algorithm: alg, RotateEvery: rotate, MaxTokenTTL: ttl, Logger: g.logger,
-	})
+	}
+	if g.redis != nil { // shared with the other instances, so each accepts the others' tokens
+		o.Store = tokens.NewRedisKeyStore(g.redis, "access")
+	}
+	keys, err := tokens.OpenKeyRing(o)
 	if err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}

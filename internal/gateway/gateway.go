@@ -22,6 +22,7 @@ import (
 	"github.com/breakwater/breakwater/internal/pathcanon"
 	"github.com/breakwater/breakwater/internal/problem"
 	"github.com/breakwater/breakwater/internal/ratelimit"
+	"github.com/breakwater/breakwater/internal/redisconn"
 	"github.com/breakwater/breakwater/internal/reqctx"
 	"github.com/breakwater/breakwater/internal/state"
 	"github.com/breakwater/breakwater/internal/telemetry"
@@ -43,6 +44,7 @@ type Gateway struct {
 	revoked  state.Revocations
 	inv      *inventory.Inventory // nil: no traffic inventory
 	bans     state.Bans           // the ban store given in Deps (nil: embedded)
+	redis    *redisconn.Conn      // nil: no shared store; signing keys are shared through it
 	tracer   *tracing.Tracer      // nil: no tracing
 	observer interface {
 		Observe(consumer string, status int)
@@ -91,6 +93,9 @@ type Deps struct {
 	Inventory *inventory.Inventory
 	// Bans holds automatic bans (nil: an embedded store).
 	Bans state.Bans
+	// Redis is the shared store's connection (nil: embedded only); the
+	// signing keys are shared through it.
+	Redis *redisconn.Conn
 	// Tracer exports OpenTelemetry spans (nil: no tracing).
 	Tracer *tracing.Tracer
 	// Observer sees the consumer and status of every request (the
@@ -127,7 +132,7 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 		d.Nonces, d.Revocations = m, m
 	}
 	g := &Gateway{logger: d.Logger, access: d.Access, ctx: ctx, metrics: m, events: d.Events, limiter: d.Limiter,
-		nonces: d.Nonces, revoked: d.Revocations, inv: d.Inventory, bans: d.Bans, tracer: d.Tracer, observer: d.Observer, noRoute: m.Route(telemetry.NoRoute)}
+		nonces: d.Nonces, revoked: d.Revocations, inv: d.Inventory, bans: d.Bans, redis: d.Redis, tracer: d.Tracer, observer: d.Observer, noRoute: m.Route(telemetry.NoRoute)}
 	g.jwks = newKeySets(ctx, d.Logger)
 	m.SetInFlight(g.inFlight.Load)
 	m.SetTargetHealth(g.targetHealth)

@@ -168,7 +168,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Runtime, err 
 	}
 	rt.dash = dash
 	gw, err := New(ctx, cfg, Deps{Logger: o.Logger, Access: o.Access, Metrics: metrics, Events: events,
-		Limiter: stores.limiter, Nonces: stores.nonces, Revocations: stores.revoked, Bans: bans, Inventory: inv,
+		Limiter: stores.limiter, Nonces: stores.nonces, Revocations: stores.revoked, Bans: bans, Inventory: inv, Redis: stores.conn,
 		Tracer: tracer, Observer: dash})
 	if err != nil {
 		stopBackground()

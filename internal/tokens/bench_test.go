@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/breakwater/breakwater/internal/testutil"
 )
 
 // BenchmarkIdentity measures the X-Gateway-Identity token signed on every
@@ -74,5 +76,53 @@ func BenchmarkIntrospect(b *testing.B) {
 		if c, reason := f.srv.ownToken(tok, "acme"); c == nil {
 			b.Fatal(reason)
 		}
+	}
+}
+
+// BenchmarkPublicKey is the lookup of a known kid on the verification
+// path: the Store never takes part in it.
+func BenchmarkPublicKey(b *testing.B) {
+	clk := newClock()
+	k := storeRing(b, b.TempDir(), clk, &memStore{}, nil)
+	kid := activeKID(k)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, ok := k.PublicKey(kid); !ok {
+			b.Fatal("not found")
+		}
+	}
+}
+
+// BenchmarkMaintainRedis is one maintenance tick with nothing to change:
+// the key file read, one GETRANGE, no save.
+func BenchmarkMaintainRedis(b *testing.B) {
+	srv := testutil.StartRedis(b)
+	clk := newClock()
+	k := storeRing(b, b.TempDir(), clk, NewRedisKeyStore(dialRedis(b, srv), "access"), nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := k.maintain(b.Context()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRedisKeyStoreSave is one compare-and-set save of a two-key
+// ring (EVALSHA).
+func BenchmarkRedisKeyStoreSave(b *testing.B) {
+	srv := testutil.StartRedis(b)
+	s := NewRedisKeyStore(dialRedis(b, srv), "access")
+	clk := newClock()
+	k := openRing(b, b.TempDir(), EdDSA, clk)
+	k.mu.Lock()
+	data := k.encodeLocked()
+	k.mu.Unlock()
+	ver := ""
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.Save(b.Context(), data, ver); err != nil {
+			b.Fatal(err)
+		}
+		ver = version(data)
 	}
 }

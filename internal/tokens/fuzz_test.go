@@ -1,8 +1,11 @@
 package tokens
 
 import (
+	"log/slog"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -108,6 +111,48 @@ func FuzzIntrospectToken(f *testing.F) {
 			if claims.ClientID != "acme" || claims.Issuer != testIssuer {
 				t.Fatalf("accepted %q", tok)
 			}
+		}
+	})
+}
+
+// FuzzDecodeKeyFile feeds the reader of the key file and of the KeyStore
+// content (a Redis value anyone with write access to Redis controls) with
+// arbitrary bytes, and merges what it accepts into a ring.
+func FuzzDecodeKeyFile(f *testing.F) {
+	f.Add([]byte(`{"version":1,"keys":[]}`))
+	f.Add([]byte(`{"version":1,"keys":[{"kid":"x","alg":"EdDSA","created_at":"2030-01-02T03:04:05Z","max_token_ttl_seconds":60,"private_key_pkcs8":"MC4CAQAwBQYDK2VwBCIEIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}]}`))
+	f.Add([]byte(`{"version":2}`))
+	f.Add([]byte(`{"version":1,"keys":"x"}`))
+	f.Add([]byte("\x00\xff{"))
+	clk := newClock()
+	template := openRing(f, f.TempDir(), EdDSA, clk)
+	fixed := regexp.MustCompile(`^(is larger than \d+ bytes|is not valid JSON \(offset \d+\)|does not have the expected structure|has version -?\d+, want 1)$`)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		recs, err := decodeKeyFile(data)
+		if err != nil {
+			if !fixed.MatchString(err.Error()) {
+				t.Fatalf("unexpected error text (may quote content): %v", err)
+			}
+			return
+		}
+		ring := &KeyRing{alg: EdDSA, rotateEvery: time.Hour, maxTTL: 15 * time.Minute, now: clk.Now, log: slog.New(slog.DiscardHandler)}
+		template.mu.Lock()
+		for _, e := range template.entries {
+			c := *e
+			ring.entries = append(ring.entries, &c)
+		}
+		template.mu.Unlock()
+		ring.mu.Lock()
+		defer ring.mu.Unlock()
+		_ = ring.mergeLocked(recs, "fuzz")
+		if len(ring.entries) > maxKeys {
+			t.Fatalf("ring holds %d keys", len(ring.entries))
+		}
+		if _, err := ring.normalize(clk.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := decodeKeyFile(ring.encodeLocked()); err != nil {
+			t.Fatalf("the ring's own encoding does not decode: %v", err)
 		}
 	})
 }

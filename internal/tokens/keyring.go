@@ -6,6 +6,7 @@
 package tokens
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto"
@@ -48,12 +49,28 @@ const (
 	clockSlack = 5 * time.Second
 	// maxKIDLen bounds the kid that may trigger a re-read of the key file.
 	maxKIDLen = 128
+	// keyStoreTimeout bounds one synchronisation with KeyRingOptions.Store
+	// (each call is also bounded by the store itself).
+	keyStoreTimeout = 3 * time.Second
+	// maxSaveAttempts bounds the load-merge-save rounds of one
+	// synchronisation when other instances keep saving first.
+	maxSaveAttempts = 5
 )
 
 // KeyRingOptions configure a KeyRing.
 type KeyRingOptions struct {
-	// Dir holds KeyFileName (created 0700 when missing). Required.
+	// Dir holds KeyFileName (created 0700 when missing). Required, also
+	// with a Store: the file is then the local copy the ring falls back on
+	// while the store is unavailable.
 	Dir string
+	// Store, when set, shares the keys with every instance using the same
+	// store (NewRedisKeyStore). The ring merges the store's keys into its
+	// own and saves the union with compare-and-set at start, on every
+	// maintenance tick and on Configure; an unknown kid makes it re-read
+	// the store (at most once per 10s). A store that fails is logged and
+	// retried on the next tick: the ring never blocks or fails because of
+	// it. nil: the key file in Dir only.
+	Store KeyStore
 	// Algorithm is EdDSA, ES256 or RS256. Required.
 	Algorithm string
 	// RotateEvery is the age at which the active key is replaced. Required (> 0).
@@ -92,17 +109,23 @@ type snapshot struct {
 // (it outlives config reloads). Sign, Identity, PublicKey and JWKS are safe
 // for concurrent use and never block on rotation.
 //
-// Several instances may share Dir: each merges the key file into its ring
-// before it changes anything, and re-reads it when asked for an unknown
-// kid, so they converge on the same keys. Without a file lock two instances
-// rotating in the same instant may each publish a key; both stay valid.
+// Several instances may share Dir, or a Store: each merges the shared keys
+// into its ring before it changes anything, and re-reads them when asked for
+// an unknown kid, so they converge on the same keys. With a Store, saves
+// are compare-and-set, so two instances rotating in the same instant keep
+// both keys (all settle on one; the other is retired and stays published
+// until its tokens have expired);
+// through a shared Dir, without a file lock, both keys stay valid too, but
+// one instance's write may hide the other's key until its next tick.
 type KeyRing struct {
 	path   string
 	dir    string
 	issuer string
 	now    func() time.Time
 	log    *slog.Logger
+	store  KeyStore // nil: the file only
 	cur    atomic.Pointer[snapshot]
+	shared atomic.Bool // the last use of store succeeded
 
 	mu          sync.Mutex // guards everything below
 	alg         string
@@ -110,11 +133,18 @@ type KeyRing struct {
 	maxTTL      time.Duration
 	entries     []*entry
 	lastReread  time.Time
+	fileData    []byte // the key file's content as last read or written
+	storeFailed bool   // the last use of store failed (logged once)
+	algChanged  bool   // replace keys of another algorithm at the next normalize
 }
 
 // OpenKeyRing loads Dir/signing-keys.json, creating Dir (0700) and the file
 // (0600, written atomically) and generating the first key when there is
 // none. A key file readable or writable by group or others is refused.
+// With a Store, the store's keys are merged in and the result saved to
+// both; a store that is unavailable (or holds content the ring cannot
+// read, which it then leaves alone) is logged, and the ring starts from the
+// file alone, within keyStoreTimeout (3s) at worst.
 func OpenKeyRing(o KeyRingOptions) (*KeyRing, error) {
 	if o.Dir == "" {
 		return nil, errors.New("key ring: no directory")
@@ -128,9 +158,11 @@ func OpenKeyRing(o KeyRingOptions) (*KeyRing, error) {
 		issuer:      cmp.Or(o.Issuer, DefaultIdentityIssuer),
 		now:         o.Now,
 		log:         o.Logger,
+		store:       o.Store,
 		alg:         o.Algorithm,
 		rotateEvery: o.RotateEvery,
 		maxTTL:      max(o.MaxTokenTTL, IdentityTTL),
+		algChanged:  true, // the keys may come from another config
 	}
 	if k.now == nil {
 		k.now = time.Now
@@ -141,7 +173,7 @@ func OpenKeyRing(o KeyRingOptions) (*KeyRing, error) {
 	if err := ensureDir(o.Dir, k.log); err != nil {
 		return nil, err
 	}
-	recs, found, err := readKeyFile(k.path)
+	recs, data, _, err := readKeyFile(k.path)
 	if err != nil {
 		return nil, err
 	}
@@ -155,16 +187,13 @@ func OpenKeyRing(o KeyRingOptions) (*KeyRing, error) {
 		}
 		k.entries = append(k.entries, e)
 	}
+	k.fileData = data
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	changed, err := k.normalize(k.now())
-	if err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), keyStoreTimeout)
+	defer cancel()
+	if err := k.syncLocked(ctx, k.now()); err != nil {
 		return nil, err
-	}
-	if changed || !found {
-		if err := k.persist(); err != nil {
-			return nil, err
-		}
 	}
 	k.publish()
 	return k, nil
@@ -189,7 +218,10 @@ func checkParams(alg string, rotateEvery, maxTTL time.Duration) error {
 }
 
 // Configure applies a reloaded config. An algorithm change rotates at once
-// (the old key stays published until its tokens have expired). The ring
+// (the old key stays published until its tokens have expired). Instances
+// sharing the keys sign with the shared active key whatever its algorithm,
+// so during a rolling reload they follow the first instance that switched;
+// each makes keys of its own configured algorithm when it rotates. The ring
 // remembers the longest token lifetime each key was used with, so lowering
 // maxTokenTTL never drops a key that signed a still-valid token.
 func (k *KeyRing) Configure(alg string, rotateEvery, maxTokenTTL time.Duration) error {
@@ -198,8 +230,13 @@ func (k *KeyRing) Configure(alg string, rotateEvery, maxTokenTTL time.Duration) 
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if alg != k.alg {
+		k.algChanged = true
+	}
 	k.alg, k.rotateEvery, k.maxTTL = alg, rotateEvery, max(maxTokenTTL, IdentityTTL)
-	err := k.maintainLocked(k.now())
+	ctx, cancel := context.WithTimeout(context.Background(), keyStoreTimeout)
+	defer cancel()
+	err := k.maintainLocked(ctx, k.now())
 	k.publish() // the snapshot carries maxTTL
 	return err
 }
@@ -208,7 +245,8 @@ func (k *KeyRing) Configure(alg string, rotateEvery, maxTokenTTL time.Duration) 
 // once. Call it once. The ring checks the key file and its keys every
 // minute (more often for short rotate_every): it pre-publishes the next key,
 // rotates when the active key is older than RotateEvery, drops retired keys
-// once every token they signed has expired, and persists every change.
+// once every token they signed has expired, and persists every change (to
+// the Store too, which it also re-reads on every tick).
 func (k *KeyRing) Start(ctx context.Context) {
 	go func() {
 		t := time.NewTicker(k.tickInterval())
@@ -218,7 +256,7 @@ func (k *KeyRing) Start(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if err := k.maintain(); err != nil {
+				if err := k.maintain(ctx); err != nil {
 					k.log.Error("signing key maintenance failed", "err", err)
 				}
 			}
@@ -233,30 +271,129 @@ func (k *KeyRing) tickInterval() time.Duration {
 }
 
 // maintain is one step of Start, at the ring's clock.
-func (k *KeyRing) maintain() error {
+func (k *KeyRing) maintain(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, keyStoreTimeout)
+	defer cancel()
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return k.maintainLocked(k.now())
+	return k.maintainLocked(ctx, k.now())
 }
 
-func (k *KeyRing) maintainLocked(now time.Time) error {
-	merged, err := k.rereadLocked(now)
-	if err != nil {
+func (k *KeyRing) maintainLocked(ctx context.Context, now time.Time) error {
+	before := k.encodeLocked()
+	k.lastReread = now
+	if _, err := k.mergeFileLocked(); err != nil {
 		k.log.Warn("signing key file not merged", "err", err)
 	}
-	changed, err := k.normalize(now)
-	if err != nil {
+	err := k.syncLocked(ctx, now)
+	if !bytes.Equal(k.encodeLocked(), before) {
+		k.publish()
+	}
+	return err
+}
+
+// syncLocked brings the ring to a consistent state at now and saves it:
+// to the store (merging the store's keys first, compare-and-set, again
+// after a conflict) and to the key file, each only when it is behind. A
+// failing store is noted and skipped. Called with mu held.
+func (k *KeyRing) syncLocked(ctx context.Context, now time.Time) error {
+	if k.store != nil {
+		k.noteStore(k.syncStoreLocked(ctx, now))
+	}
+	if _, err := k.normalize(now); err != nil {
 		return err
 	}
-	if changed {
-		if err := k.persist(); err != nil {
+	if data := k.encodeLocked(); !bytes.Equal(data, k.fileData) {
+		if err := k.persist(data); err != nil {
 			return err
 		}
 	}
-	if changed || merged {
-		k.publish()
-	}
 	return nil
+}
+
+// syncStoreLocked merges the store into the ring, normalizes it and saves
+// it unless the store already holds exactly that. Content the ring cannot
+// read is not overwritten (it may come from a newer version). Called with
+// mu held.
+func (k *KeyRing) syncStoreLocked(ctx context.Context, now time.Time) error {
+	for range maxSaveAttempts {
+		data, ver, err := k.store.Load(ctx)
+		if err != nil {
+			return err
+		}
+		if ver != "" {
+			recs, err := decodeKeyFile(data)
+			if err != nil {
+				return fmt.Errorf("signing key store content %w; left as it is", err)
+			}
+			if err := k.mergeLocked(recs, "key store"); err != nil {
+				k.log.Warn("signing keys in the store skipped", "err", err)
+			}
+		}
+		if _, err := k.normalize(now); err != nil {
+			return err
+		}
+		out := k.encodeLocked()
+		if ver != "" && bytes.Equal(out, data) {
+			return nil
+		}
+		err = k.store.Save(ctx, out, ver)
+		if !errors.Is(err, ErrKeyStoreConflict) {
+			return err
+		}
+		k.log.Debug("signing keys saved by another instance meanwhile; merging again")
+	}
+	return fmt.Errorf("signing keys not saved after %d attempts: %w", maxSaveAttempts, ErrKeyStoreConflict)
+}
+
+// noteStore records the outcome of a use of the store, logging when it
+// starts and stops failing. Called with mu held.
+func (k *KeyRing) noteStore(err error) {
+	if err == nil {
+		k.shared.Store(true)
+		if k.storeFailed {
+			k.storeFailed = false
+			k.log.Info("signing keys shared through the store again")
+		}
+		return
+	}
+	k.shared.Store(false)
+	if !k.storeFailed {
+		k.storeFailed = true
+		k.log.Warn("signing keys not shared: using the local key file until the store answers", "err", err)
+		return
+	}
+	k.log.Debug("signing key store still failing", "err", err)
+}
+
+// Shared reports whether the last use of KeyRingOptions.Store succeeded:
+// the ring holds the keys every instance shares. Always false without a
+// Store.
+func (k *KeyRing) Shared() bool { return k.shared.Load() }
+
+// rereadLocked merges the key file and the store into the ring, without
+// saving anything. Called with mu held.
+func (k *KeyRing) rereadLocked(ctx context.Context, now time.Time) {
+	k.lastReread = now
+	if _, err := k.mergeFileLocked(); err != nil {
+		k.log.Warn("signing key file not re-read", "err", err)
+	}
+	if k.store == nil {
+		return
+	}
+	data, ver, err := k.store.Load(ctx)
+	k.noteStore(err)
+	if err != nil || ver == "" {
+		return
+	}
+	recs, err := decodeKeyFile(data)
+	if err != nil {
+		k.log.Warn("signing key store not re-read", "err", fmt.Errorf("content %w", err))
+		return
+	}
+	if err := k.mergeLocked(recs, "key store"); err != nil {
+		k.log.Warn("signing keys in the store skipped", "err", err)
+	}
 }
 
 // normalize brings the entries to a consistent state at now: exactly one
@@ -280,7 +417,7 @@ func (k *KeyRing) normalize(now time.Time) (bool, error) {
 
 	var active, pending *entry
 	for _, e := range k.entries {
-		if !e.retired.IsZero() || e.key.alg != k.alg {
+		if !e.retired.IsZero() {
 			continue
 		}
 		if !e.activated.IsZero() {
@@ -292,6 +429,21 @@ func (k *KeyRing) normalize(now time.Time) (bool, error) {
 			(e.created.Equal(pending.created) && e.key.kid > pending.key.kid) {
 			pending = e
 		}
+	}
+	if k.algChanged {
+		// The configured algorithm changed (Configure, or a start with the
+		// keys of another config): keys of another algorithm are replaced
+		// now. Otherwise the shared active key is used whatever its
+		// algorithm: instances configured differently for a moment (a
+		// rolling reload) would else retire each other's keys on every
+		// tick. New keys always have the configured algorithm.
+		if active != nil && active.key.alg != k.alg {
+			active = nil
+		}
+		if pending != nil && pending.key.alg != k.alg {
+			pending = nil
+		}
+		k.algChanged = false
 	}
 	prePub := min(prePublish, k.rotateEvery/2)
 	switch {
@@ -383,7 +535,7 @@ func (k *KeyRing) publish() {
 	for _, e := range k.entries {
 		s.byKID[e.key.kid] = e.key
 		set.Keys = append(set.Keys, e.key.jwk)
-		if e.activated.IsZero() || e.key.alg != k.alg {
+		if e.activated.IsZero() {
 			continue
 		}
 		if fallback == nil || e.activated.After(fallback.activated) {
@@ -440,23 +592,31 @@ func (k *KeyRing) Sign(claims jwt.Claims, typ string) (string, error) {
 
 // PublicKey returns the public key of kid and its algorithm: the active
 // key, the pre-published next key and retired keys still kept. An unknown
-// kid makes the ring re-read its file (at most once per 10s) so that an
-// instance sharing the directory learns the keys another one created.
+// kid makes the ring re-read its file and its Store (at most once per 10s)
+// so that an instance sharing them learns the keys another one created.
+// It is PublicKeyContext with a background context.
 func (k *KeyRing) PublicKey(kid string) (pub crypto.PublicKey, alg string, ok bool) {
+	return k.PublicKeyContext(context.Background(), kid)
+}
+
+// PublicKeyContext is PublicKey with a context for the re-read of the
+// Store (which is also bounded by 3s). A known kid costs a map
+// lookup and never waits.
+func (k *KeyRing) PublicKeyContext(ctx context.Context, kid string) (pub crypto.PublicKey, alg string, ok bool) {
 	if key, ok := k.cur.Load().byKID[kid]; ok {
 		return key.pub, key.alg, true
 	}
 	if kid == "" || len(kid) > maxKIDLen {
 		return nil, "", false
 	}
+	ctx, cancel := context.WithTimeout(ctx, keyStoreTimeout)
+	defer cancel()
 	k.mu.Lock()
 	now := k.now()
 	if now.Sub(k.lastReread) >= rereadEvery || now.Before(k.lastReread) {
-		merged, err := k.rereadLocked(now)
-		if err != nil {
-			k.log.Warn("signing key file not re-read", "err", err)
-		}
-		if merged {
+		before := k.encodeLocked()
+		k.rereadLocked(ctx, now)
+		if !bytes.Equal(k.encodeLocked(), before) {
 			k.publish()
 		}
 	}

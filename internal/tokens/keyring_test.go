@@ -195,7 +195,7 @@ func TestRotationKeepsOldKeyUntilItsTokensExpire(t *testing.T) {
 
 			// Five minutes before rotation the next key is published, not used.
 			clk.Add(rotate - prePublish)
-			if err := k.maintain(); err != nil {
+			if err := k.maintain(t.Context()); err != nil {
 				t.Fatal(err)
 			}
 			if got := kids(t, k); len(got) != 2 || activeKID(k) != first {
@@ -205,7 +205,7 @@ func TestRotationKeepsOldKeyUntilItsTokensExpire(t *testing.T) {
 			old := signAt(t, k, clk, ttl)
 
 			clk.Add(prePublish)
-			if err := k.maintain(); err != nil {
+			if err := k.maintain(t.Context()); err != nil {
 				t.Fatal(err)
 			}
 			if activeKID(k) != next {
@@ -235,7 +235,7 @@ func TestRotationKeepsOldKeyUntilItsTokensExpire(t *testing.T) {
 
 			// Still there one second before retired_at + ttl + 1m …
 			clk.Add(ttl + dropGrace - time.Second)
-			if err := k.maintain(); err != nil {
+			if err := k.maintain(t.Context()); err != nil {
 				t.Fatal(err)
 			}
 			if got := kids(t, k); len(got) != 2 {
@@ -243,7 +243,7 @@ func TestRotationKeepsOldKeyUntilItsTokensExpire(t *testing.T) {
 			}
 			// … and gone after it, from the ring, the JWKS and the file.
 			clk.Add(2 * time.Second)
-			if err := k.maintain(); err != nil {
+			if err := k.maintain(t.Context()); err != nil {
 				t.Fatal(err)
 			}
 			if got := kids(t, k); len(got) != 1 || got[0] != next {
@@ -257,7 +257,7 @@ func TestRotationKeepsOldKeyUntilItsTokensExpire(t *testing.T) {
 				// k2 still holds it in memory: fine until its own maintenance.
 				t.Log("k2 dropped it too")
 			}
-			if err := k2.maintain(); err != nil {
+			if err := k2.maintain(t.Context()); err != nil {
 				t.Fatal(err)
 			}
 			if _, _, ok := k2.PublicKey(first); ok {
@@ -280,7 +280,7 @@ func TestRotationWithoutPrePublication(t *testing.T) {
 	}
 	first := activeKID(k)
 	clk.Add(3 * time.Hour)
-	if err := k.maintain(); err != nil {
+	if err := k.maintain(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if activeKID(k) == first {
@@ -330,14 +330,14 @@ func TestConfigure(t *testing.T) {
 	// The old key signed hour-long tokens: lowering the maximum to 5m must
 	// not drop it before those expire.
 	clk.Add(30 * time.Minute)
-	if err := k.maintain(); err != nil {
+	if err := k.maintain(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if err := verifies(k, old, clk.Now()); err != nil {
 		t.Fatalf("old key dropped while its tokens are valid: %v", err)
 	}
 	clk.Add(31*time.Minute + time.Second)
-	if err := k.maintain(); err != nil {
+	if err := k.maintain(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, ok := k.PublicKey(first); ok {
@@ -374,7 +374,7 @@ func TestSharedDirectory(t *testing.T) {
 		t.Fatalf("b does not learn a's second key: %v", err)
 	}
 	// b's maintenance converges on a's active key instead of keeping its own.
-	if err := b.maintain(); err != nil {
+	if err := b.maintain(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if activeKID(b) != activeKID(a) {
@@ -446,7 +446,7 @@ func TestRotationUnderConcurrentSign(t *testing.T) {
 		if err := k.Configure(alg, 2*time.Minute, 15*time.Minute); err != nil {
 			t.Fatal(err)
 		}
-		if err := k.maintain(); err != nil {
+		if err := k.maintain(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -487,7 +487,7 @@ func TestLogsCarryNoKeyMaterial(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.Add(2 * time.Hour)
-	if err := k.maintain(); err != nil {
+	if err := k.maintain(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	raw, _ := os.ReadFile(filepath.Join(dir, KeyFileName))
