@@ -359,7 +359,7 @@ func TestSignOut(t *testing.T) {
 		status int
 	}{
 		{"no CSRF token", func(string) string { return form("x", "1") }, []reqOpt{withHeader("Origin", "http://admin.test")}, 403},
-		{"wrong CSRF token", func(c string) string { return form("csrf", c[:42]+"A") }, []reqOpt{withHeader("Origin", "http://admin.test")}, 403},
+		{"wrong CSRF token", func(c string) string { return form("csrf", otherLastChar(c)) }, []reqOpt{withHeader("Origin", "http://admin.test")}, 403},
 		{"short CSRF token", func(c string) string { return form("csrf", c[:10]) }, nil, 403},
 		{"CSRF token twice wrong first", func(c string) string { return form("csrf", "x", "csrf", c) }, nil, 403},
 		{"right token, cross-site Origin", func(c string) string { return form("csrf", c) }, []reqOpt{withHeader("Origin", "https://evil.example")}, 403},
@@ -745,4 +745,15 @@ func newTLSServer(t testing.TB, h http.Handler) string {
 	srv := httptest.NewTLSServer(h)
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// otherLastChar returns s with its last character changed (to a valid
+// character of the same alphabet), so it is never s itself.
+func otherLastChar(s string) string {
+	last := s[len(s)-1]
+	repl := byte('A')
+	if last == 'A' {
+		repl = 'Q'
+	}
+	return s[:len(s)-1] + string(repl)
 }
