@@ -32,6 +32,8 @@
 #   MAX_OTHERS_PCT=10 RUN_RETRIES=3   repeat a run during which other processes
 #                           used more than MAX_OTHERS_PCT % of a core
 #   TARGET_RATIO=0.45       the project's goal for Breakwater/nginx
+#   IDENTITY=true           routes[].identity of the bench route: X-Gateway-Identity
+#                           (an Ed25519 JWT per request, the default); false: off
 # Any other variable of the environment reaches Breakwater too (GOGC=400 ...).
 # Output: bench/results/<timestamp>/ (raw wrk output, runs.tsv, summary.txt,
 # env.txt, profiles) and bench/results/latest -> that folder. Exit 1 on any
@@ -68,6 +70,7 @@ MAX_OTHERS_PCT=${MAX_OTHERS_PCT:-10}
 RUN_RETRIES=${RUN_RETRIES:-3}
 RUN_QUIET_WAIT=${RUN_QUIET_WAIT:-60}
 TARGET_RATIO=${TARGET_RATIO:-0.45}
+IDENTITY=${IDENTITY:-true}
 
 REQ_PATH=/v1/bench
 # The upstream's fixed body: exactly 64 bytes.
@@ -423,6 +426,7 @@ bw_env() {
 	echo "BW_BENCH_ADMIN_HASH=$ADMIN_HASH"
 	echo "BW_BENCH_KEY_HASH=$KEY_HASH"
 	echo "BW_BENCH_UPSTREAM=http://127.0.0.1:$UPSTREAM_PORT"
+	echo "BW_BENCH_IDENTITY=$IDENTITY"
 }
 
 # start_breakwater N: instance N (N = its GOMAXPROCS) pinned alone to PROXY_CORE.
@@ -467,7 +471,9 @@ expect_status() {
 # measure LABEL URL PIDS PROXIED [wrk script]: warm-up, then one measured wrk
 # run; repeated (at most RUN_RETRIES times) while other processes took more
 # than MAX_OTHERS_PCT % of a core meanwhile. Appends a row to runs.tsv and
-# fails on any non-2xx/3xx response.
+# fails on any non-2xx/3xx response. A function measure_hook, if defined (by
+# bench/limits.sh), is called as "measure_hook before|after LABEL" right
+# around each measured wrk run.
 measure() {
 	local label=$1 url=$2 pids=$3 proxied=$4 script=${5:-} raw c0a c0b c1a c1b pa pb t0 t1 attempt=0
 	local rps p50 p99 non2xx sockerr wall pcpu core0 core1 foreign noise s0a s0b s1a s1b steal
@@ -482,9 +488,11 @@ measure() {
 		proc_snapshot "$WORK/procs.before"
 		read -r c0a _ s0a < <(core_ticks "$LOAD_CORE")
 		read -r c1a _ s1a < <(core_ticks "$PROXY_CORE")
+		if declare -F measure_hook >/dev/null; then measure_hook before "$label"; fi
 		t0=$(date +%s%N)
 		run_wrk "$raw" -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${sargs[@]}" "$url"
 		t1=$(date +%s%N)
+		if declare -F measure_hook >/dev/null; then measure_hook after "$label"; fi
 		# shellcheck disable=SC2086
 		pb=$(cpu_ticks $pids)
 		proc_snapshot "$WORK/procs.after"
@@ -821,7 +829,7 @@ write_env() {
 		echo "nginx: $(nginx -v 2>&1)"
 		echo "wrk: $(wrk --version 2>&1 | head -1 || true)"
 		echo "openssl: $(openssl version)"
-		echo "settings: DURATION=$DURATION ROUNDS=$ROUNDS WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS THREADS=$THREADS GOMAXPROCS_LIST='$GOMAXPROCS_LIST' LOAD_CORE=$LOAD_CORE PROXY_CORE=$PROXY_CORE"
+		echo "settings: DURATION=$DURATION ROUNDS=$ROUNDS WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS THREADS=$THREADS GOMAXPROCS_LIST='$GOMAXPROCS_LIST' LOAD_CORE=$LOAD_CORE PROXY_CORE=$PROXY_CORE IDENTITY=$IDENTITY"
 		echo "tls nginx: $(tls_params "$NGINX_PORT")"
 		echo "tls breakwater: $(tls_params "${BWP[$FIRST_N]}")"
 		echo "loadavg before: $(cat /proc/loadavg); machine busy before: ${QUIET_BUSY}%"
@@ -834,4 +842,5 @@ tls_params() {
 		awk '/^New, / { print } /^Server Temp Key/ { print }' | tr '\n' ';'
 }
 
-main "$@"
+# bench/limits.sh sources this file for its helpers and runs a main of its own.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then main "$@"; fi

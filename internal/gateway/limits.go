@@ -319,8 +319,16 @@ func (g *Gateway) limit(s *snapshot, rt *route, w http.ResponseWriter, r *http.R
 	err := g.limiter.Decide(r.Context(), st.Start, ratelimit.Request{Keys: keys[:n], Limits: limits[:n]}, &d)
 	if err != nil {
 		held.release()
+		if r.Context().Err() != nil {
+			// The client went away while the shared store was asked: nothing
+			// failed, and nobody is left to answer.
+			st.Reason = "client closed request"
+			return slots{}, false
+		}
 		// The embedded store fails only on a request it cannot evaluate,
-		// which a validated config never builds: fail closed.
+		// which a validated config never builds; a shared store that
+		// cannot be reached fails as store.on_unavailable says. Either
+		// way: fail closed.
 		g.logger.Error("rate limit decision failed", "route", rt.name, "request_id", st.RequestID, "err", err.Error())
 		g.refuse(w, r, st, http.StatusServiceUnavailable, telemetry.RejectOverloaded, "rate limit store error")
 		return slots{}, false

@@ -35,7 +35,14 @@ type Memory struct {
 	mu      sync.Mutex
 	nonces  map[[sha256.Size]byte]int64 // digest → expiry (unix nanoseconds)
 	revoked map[string]int64            // jti → expiry (unix nanoseconds)
+	// lastSweep is when a full map was last swept (unix nanoseconds, by
+	// map): a full store sweeps at most once a second, so a flood of new
+	// entries into a full store costs a map probe each, not a full scan.
+	lastNonceSweep, lastRevokeSweep int64
 }
+
+// sweepEvery bounds how often a full map is scanned for expired entries.
+const sweepEvery = int64(time.Second)
 
 // NewMemory returns an empty store.
 func NewMemory(o MemoryOptions) *Memory {
@@ -63,7 +70,7 @@ func (m *Memory) Claim(_ context.Context, key string, ttl time.Duration) (bool, 
 	if exp, ok := m.nonces[d]; ok && exp > now {
 		return false, nil
 	}
-	if len(m.nonces) >= m.o.MaxNonces && sweep(m.nonces, now) == 0 {
+	if len(m.nonces) >= m.o.MaxNonces && sweepFull(m.nonces, now, &m.lastNonceSweep) == 0 {
 		return false, fmt.Errorf("nonce not recorded: %w", ErrFull)
 	}
 	m.nonces[d] = now + int64(ttl)
@@ -81,7 +88,7 @@ func (m *Memory) Revoke(_ context.Context, jti string, until time.Time) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.revoked[jti]; !ok && len(m.revoked) >= m.o.MaxRevocations && sweep(m.revoked, now) == 0 {
+	if _, ok := m.revoked[jti]; !ok && len(m.revoked) >= m.o.MaxRevocations && sweepFull(m.revoked, now, &m.lastRevokeSweep) == 0 {
 		return fmt.Errorf("revocation not recorded: %w", ErrFull)
 	}
 	m.revoked[jti] = max(m.revoked[jti], until.UnixNano())
@@ -103,6 +110,16 @@ func (m *Memory) Len() (nonces, revocations int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.nonces), len(m.revoked)
+}
+
+// sweepFull sweeps a full map unless it was swept less than sweepEvery
+// ago, and returns how many entries it deleted.
+func sweepFull[K comparable](m map[K]int64, now int64, last *int64) int {
+	if now-*last < sweepEvery && *last != 0 {
+		return 0
+	}
+	*last = now
+	return sweep(m, now)
 }
 
 // sweep deletes expired entries and returns how many it deleted.

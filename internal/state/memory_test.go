@@ -74,6 +74,19 @@ func TestFullStoreFailsClosed(t *testing.T) {
 	if !claim(m, "c") {
 		t.Fatal("expired entries not swept")
 	}
+	// A full store is swept at most once a second: a flood into a full
+	// store costs a probe each, not a scan of the whole map.
+	if ok, _ := m.Claim(ctx(), "d", 100*time.Millisecond); !ok {
+		t.Fatal("claim d refused")
+	}
+	c.add(200 * time.Millisecond) // d expired, but the last sweep was 200ms ago
+	if claim(m, "e") {
+		t.Fatal("swept again within a second of the last sweep")
+	}
+	c.add(time.Second)
+	if !claim(m, "e") {
+		t.Fatal("not swept a second later")
+	}
 
 	until := c.t.Add(time.Hour)
 	if err := m.Revoke(ctx(), "j1", until); err != nil {
@@ -145,9 +158,13 @@ func TestSnapshotRestore(t *testing.T) {
 
 func BenchmarkClaim(b *testing.B) {
 	m := NewMemory(MemoryOptions{})
+	keys := make([]string, 1<<16)
+	for i := range keys {
+		keys[i] = fmt.Sprint("key\x00", i)
+	}
 	i := 0
 	for b.Loop() {
 		i++
-		m.Claim(ctx(), fmt.Sprint("key\x00", i), time.Minute)
+		m.Claim(ctx(), keys[i&(len(keys)-1)], time.Minute)
 	}
 }
