@@ -115,9 +115,11 @@ func TestExactUnderConcurrency(t *testing.T) {
 			go func() {
 				defer done.Done()
 				ok := l.Acquire(keys, limits) < 0
+				if ok {
+					admitted.Add(1) // counted before tried.Done, or the check could miss it
+				}
 				tried.Done()
 				if ok {
-					admitted.Add(1)
 					<-release
 					l.Release(keys)
 				}
