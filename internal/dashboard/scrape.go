@@ -108,10 +108,12 @@ func (d *Dashboard) ensureScraping() {
 	go d.scrapeLoop()
 }
 
+// scrapeLoop scrapes every interval; the first scrape is the page's own
+// (the summary API scrapes when the last scrape is old), so the loop does
+// not race it.
 func (d *Dashboard) scrapeLoop() {
 	t := time.NewTicker(d.interval)
 	defer t.Stop()
-	d.scrapeNow()
 	for {
 		select {
 		case <-d.ctx.Done():

@@ -57,7 +57,7 @@ func TestSummaryFromHistogram(t *testing.T) {
 	f := newFixture(t)
 	orders := f.metrics.Route("orders")
 	orders.Request("GET", 200, 2*time.Millisecond, 0, 10) // before the window: not counted
-	cookie := f.signIn(t)                                 // starts the scrape loop: it may scrape at once
+	cookie := f.signIn(t)                                 // starts the scrape loop (first tick after an interval)
 	f.d.scrapeNow()
 
 	f.clock.Add(10 * time.Second)
