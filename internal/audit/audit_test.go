@@ -278,3 +278,11 @@ func TestXHeadersAudited(t *testing.T) {
 		t.Errorf("a dangling $ref under header x-next: %d BW-SPEC-036 findings, want 1", len(got))
 	}
 }
+
+// A 4XX range does not stand for 429: clients must learn of Retry-After.
+func TestRangeIsNot429(t *testing.T) {
+	spec := specHead + "paths:\n  /t:\n    get:\n      responses:\n        \"200\": {description: ok}\n        4XX: {description: client error}\n"
+	if got := ruleFindings(runExample(t, Example{Spec: spec}), "BW-SPEC-015"); len(got) != 1 {
+		t.Errorf("BW-SPEC-015 with only a 4XX range: %d findings, want 1", len(got))
+	}
+}

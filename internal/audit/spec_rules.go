@@ -173,7 +173,7 @@ func (a *auditor) operationRules(s *specDoc, op operation) {
 	if at == nil {
 		at = op.n
 	}
-	if !statusIn(codes, "429") {
+	if !slices.ContainsFunc(codes, func(c string) bool { return c == "429" }) { // a 4XX range says nothing of Retry-After
 		a.spec(s, "BW-SPEC-015", at, rptr, "%s does not declare a 429 response", label)
 	}
 	if !open && !statusIn(codes, "401") {
