@@ -482,6 +482,11 @@ func Rules() []Rule {
 			Fix:     "Anchor patterns with ^ and $: unanchored ones accept any value that contains a match.",
 			Example: Example{Spec: specHead + "components:\n  schemas:\n    S: {type: string, maxLength: 9, pattern: \"[a-z]+\"}\n"},
 			Good:    Example{Spec: specHead + "components:\n  schemas:\n    S: {type: string, maxLength: 9, pattern: \"^[a-z]+$\"}\n"}},
+		{ID: "BW-SPEC-039", Severity: Medium, Category: "API4:2023",
+			Title:   "An open map has no maxProperties",
+			Fix:     "Give objects whose additionalProperties is a schema a maxProperties: otherwise a request may carry any number of entries.",
+			Example: Example{Spec: specHead + "components:\n  schemas:\n    Tags: {type: object, additionalProperties: {type: string, maxLength: 20}}\n"},
+			Good:    Example{Spec: specHead + "components:\n  schemas:\n    Tags: {type: object, additionalProperties: {type: string, maxLength: 20}, maxProperties: 50}\n"}},
 
 		{ID: "BW-XREF-001", Severity: Medium, Category: "API9:2023",
 			Title:   "A spec operation has no route",

@@ -282,6 +282,9 @@ func (a *auditor) schemaRules(s *specDoc) {
 				a.spec(s, "BW-SPEC-014", sch, ptr, "integer schema without format (int32 or int64)")
 			}
 		}
+		if ap := sch.get("additionalProperties"); ap != nil && ap.isMap() && !sch.has("maxProperties") {
+			a.spec(s, "BW-SPEC-039", sch, ptr, "object schema whose additionalProperties is a schema has no maxProperties")
+		}
 		if p := sch.get("pattern"); p != nil {
 			if t := p.text(); !strings.HasPrefix(t, "^") || !strings.HasSuffix(t, "$") {
 				a.spec(s, "BW-SPEC-038", p, with(ptr, "pattern"), "pattern %q is not anchored with ^ and $: it matches any value that merely contains a match", truncate(t))
