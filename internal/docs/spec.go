@@ -1,7 +1,6 @@
 package docs
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,8 +11,6 @@ import (
 	"reflect"
 	"sort"
 	"strings"
-
-	"github.com/goccy/go-yaml"
 )
 
 // MaxSpecBytes bounds one OpenAPI document read by ReadSpecs.
@@ -57,28 +54,6 @@ func readLimited(path string) ([]byte, error) {
 		return nil, fmt.Errorf("larger than %d bytes", MaxSpecBytes)
 	}
 	return data, nil
-}
-
-// decode turns a YAML or JSON document into generic maps.
-func decode(data []byte) (map[string]any, error) {
-	if t := bytes.TrimLeft(data, " \t\r\n\ufeff"); len(t) > 0 && t[0] == '{' {
-		d := json.NewDecoder(bytes.NewReader(t))
-		d.UseNumber()
-		var m map[string]any
-		if err := d.Decode(&m); err != nil {
-			return nil, fmt.Errorf("parsing JSON: %w", err)
-		}
-		return m, nil
-	}
-	var v any
-	if err := yaml.Unmarshal(data, &v); err != nil {
-		return nil, fmt.Errorf("parsing YAML: %w", err)
-	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, errors.New("not an OpenAPI document: the top level is not a mapping")
-	}
-	return m, nil
 }
 
 // methodKeys are the operation keys of a path item, in display order.
@@ -130,7 +105,7 @@ func merge(specs []Spec) (*merged, error) {
 		if name == "" {
 			name = fmt.Sprintf("spec %d", i)
 		}
-		doc, err := decode(s.Data)
+		doc, err := oasdoc.Decode(s.Data)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}

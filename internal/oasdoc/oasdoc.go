@@ -3,7 +3,15 @@
 // rather than validate against it: the documentation portal and the import.
 package oasdoc
 
-import "strings"
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+)
 
 // BasePath is the path of the first server URL ("https://x/v1" → "/v1"),
 // or "" when there is none or it holds a variable. The gateway forwards
@@ -42,4 +50,27 @@ func ResolvePathItem(comps map[string]any, ref string) (map[string]any, bool) {
 	items, _ := comps["pathItems"].(map[string]any)
 	item, ok := items[name].(map[string]any)
 	return item, ok
+}
+
+// Decode turns a YAML or JSON OpenAPI document into generic values; JSON
+// numbers stay json.Number. The top level must be a mapping.
+func Decode(data []byte) (map[string]any, error) {
+	if t := bytes.TrimLeft(data, " \t\r\n\ufeff"); len(t) > 0 && t[0] == '{' {
+		d := json.NewDecoder(bytes.NewReader(t))
+		d.UseNumber()
+		var m map[string]any
+		if err := d.Decode(&m); err != nil {
+			return nil, fmt.Errorf("parsing JSON: %w", err)
+		}
+		return m, nil
+	}
+	var v any
+	if err := yaml.Unmarshal(data, &v); err != nil {
+		return nil, fmt.Errorf("parsing YAML: %w", err)
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, errors.New("not an OpenAPI document: the top level is not a mapping")
+	}
+	return m, nil
 }

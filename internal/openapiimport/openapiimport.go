@@ -67,7 +67,7 @@ type Result struct {
 // when the document does not parse, is not OpenAPI 3, or an x-breakwater
 // extension is not a mapping of route fields.
 func Convert(spec []byte, o Options) (*Result, error) {
-	doc, err := decode(spec)
+	doc, err := oasdoc.Decode(spec)
 	if err != nil {
 		return nil, err
 	}
@@ -486,26 +486,4 @@ func sortedKeys(m map[string]any) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// decode turns a YAML or JSON document into generic maps.
-func decode(data []byte) (map[string]any, error) {
-	if t := bytes.TrimLeft(data, " \t\r\n\ufeff"); len(t) > 0 && t[0] == '{' {
-		d := json.NewDecoder(bytes.NewReader(t))
-		d.UseNumber()
-		var m map[string]any
-		if err := d.Decode(&m); err != nil {
-			return nil, fmt.Errorf("parsing JSON: %w", err)
-		}
-		return m, nil
-	}
-	var v any
-	if err := yaml.Unmarshal(data, &v); err != nil {
-		return nil, fmt.Errorf("parsing YAML: %w", err)
-	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, errors.New("not an OpenAPI document: the top level is not a mapping")
-	}
-	return m, nil
 }
