@@ -454,21 +454,10 @@ func (w *rewriter) object(set []*filterNode) {
 		if p.err != nil {
 			return
 		}
-		p.ws()
-		if p.i >= len(p.b) {
-			p.fail(reasonSyntax)
-			return
-		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-		case '}':
-			p.i++
-			p.depth--
-			w.out = append(w.out, '}')
-			return
-		default:
-			p.fail(reasonSyntax)
+		if !p.next('}') {
+			if p.err == nil {
+				w.out = append(w.out, '}')
+			}
 			return
 		}
 	}
@@ -498,21 +487,10 @@ func (w *rewriter) array(set []*filterNode) {
 		if p.err != nil {
 			return
 		}
-		p.ws()
-		if p.i >= len(p.b) {
-			p.fail(reasonSyntax)
-			return
-		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-		case ']':
-			p.i++
-			p.depth--
-			w.out = append(w.out, ']')
-			return
-		default:
-			p.fail(reasonSyntax)
+		if !p.next(']') {
+			if p.err == nil {
+				w.out = append(w.out, ']')
+			}
 			return
 		}
 	}

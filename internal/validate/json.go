@@ -140,6 +140,26 @@ func (p *parser) lit(word string, v any) any {
 	return v
 }
 
+// next moves past what follows a member or an element: true after a ','
+// (another one follows), false after the closing byte or on a syntax error
+// (p.err is set).
+func (p *parser) next(closing byte) bool {
+	p.ws()
+	if p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ',':
+			p.i++
+			return true
+		case closing:
+			p.i++
+			p.depth--
+			return false
+		}
+	}
+	p.fail(reasonSyntax)
+	return false
+}
+
 func (p *parser) enter() bool {
 	p.depth++
 	if p.depth > p.maxDepth {
@@ -189,21 +209,11 @@ func (p *parser) object() any {
 		}
 		m[k] = v
 		p.path, p.arrays = p.path[:len(p.path)-1], p.arrays[:len(p.arrays)-1]
-		p.ws()
-		if p.i >= len(p.b) {
-			p.fail(reasonSyntax)
-			return nil
-		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-		case '}':
-			p.i++
-			p.depth--
+		if !p.next('}') {
+			if p.err != nil {
+				return nil
+			}
 			return m
-		default:
-			p.fail(reasonSyntax)
-			return nil
 		}
 	}
 }
@@ -229,21 +239,11 @@ func (p *parser) array() any {
 		}
 		a = append(a, v)
 		p.path, p.arrays = p.path[:len(p.path)-1], p.arrays[:len(p.arrays)-1]
-		p.ws()
-		if p.i >= len(p.b) {
-			p.fail(reasonSyntax)
-			return nil
-		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-		case ']':
-			p.i++
-			p.depth--
+		if !p.next(']') {
+			if p.err != nil {
+				return nil
+			}
 			return a
-		default:
-			p.fail(reasonSyntax)
-			return nil
 		}
 	}
 }
