@@ -169,26 +169,34 @@ func (g *Gateway) strike(d *defence, st *reqctx.State, subject, reason string, l
 	if dec.Allowed {
 		return
 	}
-	until := now.Add(d.rules.duration)
-	isNew, err := d.bans.Ban(g.ctx, state.Ban{Key: subject, Reason: reason, Until: until})
-	if err != nil {
-		g.metrics.BanError()
-		g.logger.Error("ban not recorded", "key", subject, "reason", reason, "err", err.Error())
-		return
-	}
-	if !isNew {
-		return
-	}
-	g.metrics.Banned(reason)
-	ev := telemetry.Event{Kind: telemetry.EventBan, Time: now, RequestID: st.RequestID, Route: st.Route,
-		Reason: reason + " over " + l.Rate.Text,
-		Detail: map[string]string{"key": subject, "until": until.UTC().Format(time.RFC3339), "duration": config.Duration(d.rules.duration).String()}}
+	ev := telemetry.Event{RequestID: st.RequestID, Route: st.Route, Reason: reason + " over " + l.Rate.Text}
 	if st.ClientIP.IsValid() {
 		ev.ClientIP = st.ClientIPText
 	}
 	if st.Consumer != nil {
 		ev.Consumer = st.Consumer.ID
 	}
+	g.ban(d, subject, reason, d.rules.duration, now, ev)
+}
+
+// ban bans key for duration from now, and — when the ban is new — counts
+// it and emits ev as the ban's security event (its kind, time and detail
+// filled in here). Both automatic bans (strike) and the anomaly detector's
+// come through here.
+func (g *Gateway) ban(d *defence, key, reason string, duration time.Duration, now time.Time, ev telemetry.Event) {
+	until := now.Add(duration)
+	isNew, err := d.bans.Ban(g.ctx, state.Ban{Key: key, Reason: reason, Until: until})
+	if err != nil {
+		g.metrics.BanError()
+		g.logger.Error("ban not recorded", "key", key, "reason", reason, "err", err.Error())
+		return
+	}
+	if !isNew {
+		return
+	}
+	g.metrics.Banned(reason)
+	ev.Kind, ev.Time = telemetry.EventBan, now
+	ev.Detail = map[string]string{"key": key, "until": until.UTC().Format(time.RFC3339), "duration": config.Duration(duration).String()}
 	g.events.Emit(ev)
 }
 

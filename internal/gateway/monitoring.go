@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"reflect"
 	"strings"
-	"time"
 
 	"github.com/breakwater/breakwater/internal/config"
 	"github.com/breakwater/breakwater/internal/state"
@@ -70,25 +69,9 @@ func (g *Gateway) banAnomaly(ip netip.Addr, consumer, reason string) {
 		duration = d.rules.duration
 	}
 	key := state.BanKeyConsumer(consumer)
+	ev := telemetry.Event{Consumer: consumer, Reason: reason}
 	if consumer == "" {
-		key = state.BanKeyIP(ip)
+		key, ev.ClientIP = state.BanKeyIP(ip), ip.String()
 	}
-	now := d.now()
-	until := now.Add(duration)
-	isNew, err := d.bans.Ban(g.ctx, state.Ban{Key: key, Reason: reason, Until: until})
-	if err != nil {
-		g.metrics.BanError()
-		g.logger.Error("ban not recorded", "key", key, "reason", reason, "err", err.Error())
-		return
-	}
-	if !isNew {
-		return
-	}
-	g.metrics.Banned(reason)
-	ev := telemetry.Event{Kind: telemetry.EventBan, Time: now, Consumer: consumer, Reason: reason,
-		Detail: map[string]string{"key": key, "until": until.UTC().Format(time.RFC3339)}}
-	if consumer == "" {
-		ev.ClientIP = ip.String()
-	}
-	g.events.Emit(ev)
+	g.ban(d, key, reason, duration, d.now(), ev)
 }
