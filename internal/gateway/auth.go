@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/breakwater/breakwater/internal/authn"
@@ -398,7 +400,13 @@ const oauthRoute = "breakwater:oauth2"
 
 // publicKeys serves the gateway's public keys — those of its access tokens
 // and of X-Gateway-Identity — as one JWKS at /.well-known/jwks.json.
-type publicKeys struct{ rings []*tokens.KeyRing }
+type publicKeys struct {
+	rings []*tokens.KeyRing
+
+	mu   sync.Mutex
+	src  [][]byte // the rings' JWKS that body was built from
+	body []byte   // their keys as one set
+}
 
 func (k *publicKeys) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -406,20 +414,7 @@ func (k *publicKeys) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, http.StatusMethodNotAllowed)
 		return
 	}
-	var set struct {
-		Keys []json.RawMessage `json:"keys"`
-	}
-	for _, ring := range k.rings {
-		var one struct {
-			Keys []json.RawMessage `json:"keys"`
-		}
-		if err := json.Unmarshal(ring.JWKS(), &one); err != nil {
-			problem.Write(w, r, http.StatusInternalServerError)
-			return
-		}
-		set.Keys = append(set.Keys, one.Keys...)
-	}
-	body, err := json.Marshal(set)
+	body, err := k.document()
 	if err != nil {
 		problem.Write(w, r, http.StatusInternalServerError)
 		return
@@ -428,6 +423,40 @@ func (k *publicKeys) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "application/jwk-set+json")
 	h.Set("Cache-Control", "public, max-age=60")
 	_, _ = w.Write(body)
+}
+
+// document merges the rings' key sets, again only when one has changed
+// (a rotation): the endpoint is public, so a request costs a comparison.
+func (k *publicKeys) document() ([]byte, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	current := make([][]byte, len(k.rings))
+	same := len(k.src) == len(k.rings)
+	for i, ring := range k.rings {
+		current[i] = ring.JWKS()
+		same = same && bytes.Equal(current[i], k.src[i])
+	}
+	if same {
+		return k.body, nil
+	}
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	for _, doc := range current {
+		var one struct {
+			Keys []json.RawMessage `json:"keys"`
+		}
+		if err := json.Unmarshal(doc, &one); err != nil {
+			return nil, fmt.Errorf("jwks: %w", err)
+		}
+		set.Keys = append(set.Keys, one.Keys...)
+	}
+	body, err := json.Marshal(set)
+	if err != nil {
+		return nil, fmt.Errorf("jwks: %w", err)
+	}
+	k.src, k.body = current, body
+	return body, nil
 }
 
 // allowedByPolicy evaluates the route's policy; false (or an evaluation

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -249,11 +248,4 @@ func (g *Gateway) MemoryBans() *state.MemoryBans {
 // bansFile is where the embedded ban store is kept.
 func bansFile(dataDir string) string {
 	return filepath.Join(dataDir, "state", "bans.json")
-}
-
-// bansPersisted is the ban store's entry for persistedState.
-func bansPersisted(dataDir string, b *state.MemoryBans) persisted {
-	return persisted{name: "ban", file: bansFile(dataDir),
-		save:    func(w io.Writer, _ time.Time) error { return b.Snapshot(w) },
-		restore: func(r io.Reader, _ time.Time) error { return b.Restore(r) }}
 }

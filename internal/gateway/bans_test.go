@@ -252,11 +252,11 @@ func TestBanPersistence(t *testing.T) {
 	m := state.NewMemoryBans(state.BanOptions{Now: c.Now})
 	_, _ = m.Ban(context.Background(), state.Ban{Key: "ip:192.0.2.1", Reason: "auth_failures", Until: c.Now().Add(time.Hour)})
 	dir := t.TempDir()
-	if err := bansPersisted(dir, m).store(c.Now()); err != nil {
+	if err := saved("ban", bansFile(dir), m).store(c.Now()); err != nil {
 		t.Fatal(err)
 	}
 	r := state.NewMemoryBans(state.BanOptions{Now: c.Now})
-	bansPersisted(dir, r).load(c.Now(), slog.New(slog.DiscardHandler))
+	saved("ban", bansFile(dir), r).load(c.Now(), slog.New(slog.DiscardHandler))
 	if ok, _ := r.Banned(context.Background(), "ip:192.0.2.1"); !ok {
 		t.Fatal("ban not restored")
 	}

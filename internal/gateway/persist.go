@@ -41,13 +41,26 @@ func securityFile(dataDir string) string {
 }
 
 // persistedState lists what the embedded stores keep across restarts.
-func persistedState(dataDir string, limiter *ratelimit.Memory, sec *state.Memory) []persisted {
+func persistedState(dataDir string, limiter *ratelimit.Memory, sec *state.Memory, bans *state.MemoryBans, inv *inventory.Inventory) []persisted {
 	return []persisted{
 		{name: "rate limit", file: limiterFile(dataDir), save: limiter.Snapshot, restore: limiter.Restore},
-		{name: "security", file: securityFile(dataDir),
-			save:    func(w io.Writer, _ time.Time) error { return sec.Snapshot(w) },
-			restore: func(r io.Reader, _ time.Time) error { return sec.Restore(r) }},
+		saved("security", securityFile(dataDir), sec),
+		saved("ban", bansFile(dataDir), bans),
+		saved("inventory", filepath.Join(dataDir, "state", "inventory.json"), inv),
 	}
+}
+
+// snapshotter is embedded state that writes and reads itself whole.
+type snapshotter interface {
+	Snapshot(w io.Writer) error
+	Restore(r io.Reader) error
+}
+
+// saved is the persisted entry of a snapshotter kept in file.
+func saved(name, file string, s snapshotter) persisted {
+	return persisted{name: name, file: file,
+		save:    func(w io.Writer, _ time.Time) error { return s.Snapshot(w) },
+		restore: func(r io.Reader, _ time.Time) error { return s.Restore(r) }}
 }
 
 // restore loads the state saved by a previous run, so a restart does not
@@ -126,11 +139,4 @@ func saveEvery(ctx context.Context, parts []persisted, interval time.Duration, l
 			_ = saveAll(parts, now, log)
 		}
 	}
-}
-
-// inventoryPersisted keeps the traffic inventory across restarts.
-func inventoryPersisted(dataDir string, inv *inventory.Inventory) persisted {
-	return persisted{name: "inventory", file: filepath.Join(dataDir, "state", "inventory.json"),
-		save:    func(w io.Writer, _ time.Time) error { return inv.Snapshot(w) },
-		restore: func(r io.Reader, _ time.Time) error { return inv.Restore(r) }}
 }

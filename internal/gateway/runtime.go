@@ -128,8 +128,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (_ *Runtime, err 
 		return nil, err
 	}
 	inv := inventory.New(inventory.Options{Redis: stores.conn, Logger: o.Logger})
-	persist := append(persistedState(cfg.Server.DataDir, limiter, security),
-		bansPersisted(cfg.Server.DataDir, memBans), inventoryPersisted(cfg.Server.DataDir, inv))
+	persist := persistedState(cfg.Server.DataDir, limiter, security, memBans, inv)
 	for _, p := range persist {
 		p.load(time.Now(), o.Logger)
 	}
