@@ -31,8 +31,11 @@ import (
 // authSet is what one config's authenticators are built into.
 type authSet struct {
 	byName map[string]authn.Authenticator
-	// tokens serves the OAuth2 endpoints (nil without token_endpoint).
-	tokens *tokens.Server
+	// tokens serves the OAuth2 endpoints, signing with keys, to the
+	// consumers of clients by client id (all nil without token_endpoint).
+	tokens  *tokens.Server
+	keys    *tokens.KeyRing
+	clients map[string]*authn.Consumer
 	// credentialParams are the query parameters api_key authenticators read
 	// keys from: the access log redacts them whatever they are called.
 	credentialParams []string
@@ -49,18 +52,21 @@ func (g *Gateway) buildAuth(cfg *config.Config, jwks *keySets) (*authSet, error)
 	set := &authSet{byName: make(map[string]authn.Authenticator, len(cfg.Authenticators))}
 
 	if te := cfg.TokenEndpoint; te != nil {
-		keys, err := g.keyRing(cfg)
-		if err != nil {
+		if set.keys, err = g.keyRing(cfg); err != nil {
 			return nil, err
 		}
 		clients, err := tokens.ClientsFromConfig(cfg.Consumers, consumers)
 		if err != nil {
 			return nil, fmt.Errorf("consumers: %w", err)
 		}
+		set.clients = make(map[string]*authn.Consumer, len(clients))
+		for _, c := range clients {
+			set.clients[c.ID] = c.Consumer
+		}
 		set.tokens, err = tokens.NewServer(tokens.Options{
 			Issuer:      te.Issuer,
 			TTL:         te.TTL.D(),
-			Keys:        keys,
+			Keys:        set.keys,
 			Clients:     clients,
 			Revocations: g.revoked,
 			Limit:       g.tokenLimit(*te.RateLimit),
@@ -82,7 +88,7 @@ func (g *Gateway) buildAuth(cfg *config.Config, jwks *keySets) (*authSet, error)
 				set.credentialParams = append(set.credentialParams, a.Query)
 			}
 		case "jwt":
-			built, err = g.jwtAuthenticator(name, a, cfg, consumers, jwks, set.tokens)
+			built, err = jwtAuthenticator(name, a, cfg, consumers, jwks, set)
 		case "introspection":
 			built, err = introspect.New(introspect.Options{
 				Name: name, URL: a.URL, ClientID: a.ClientID, ClientSecret: a.ClientSecret,
@@ -108,24 +114,20 @@ func (g *Gateway) buildAuth(cfg *config.Config, jwks *keySets) (*authSet, error)
 
 // jwtAuthenticator builds a jwt authenticator: tokens of an identity
 // provider checked against its JWKS, or (issuer self) the gateway's own.
-func (g *Gateway) jwtAuthenticator(name string, a config.Authenticator, cfg *config.Config,
-	consumers map[string]*authn.Consumer, jwks *keySets, own *tokens.Server) (authn.Authenticator, error) {
+func jwtAuthenticator(name string, a config.Authenticator, cfg *config.Config,
+	consumers map[string]*authn.Consumer, jwks *keySets, own *authSet) (authn.Authenticator, error) {
 	o := jwtauth.Options{
 		Name: name, Issuer: a.Issuer, Audience: a.Audience, Algorithms: a.Algorithms, Leeway: a.Leeway.D(),
 		ConsumerClaim: a.ConsumerClaim,
 	}
 	if a.Issuer == "self" {
-		if own == nil {
+		if own.tokens == nil {
 			return nil, errors.New("issuer self needs token_endpoint")
-		}
-		keys, err := g.keyRing(cfg)
-		if err != nil {
-			return nil, err
 		}
 		o.Issuer = cfg.TokenEndpoint.Issuer
 		o.Algorithms = []string{tokens.EdDSA, tokens.ES256, tokens.RS256} // each key is bound to its own algorithm
-		o.Keys = ownKeys{keys}
-		o.Revoked = own.Revoked
+		o.Keys = ownKeys{own.keys}
+		o.Revoked = own.tokens.Revoked
 	} else {
 		o.Keys = jwks.get(a.JWKSURL)
 	}
@@ -133,7 +135,7 @@ func (g *Gateway) jwtAuthenticator(name string, a config.Authenticator, cfg *con
 	case a.ConsumerClaim != "":
 		o.Consumers = consumers // the claim's value is the consumer id
 	case a.Issuer == "self":
-		o.ConsumerClaim, o.Consumers = "client_id", oauthClients(cfg, consumers)
+		o.ConsumerClaim, o.Consumers = "client_id", own.clients
 	default:
 		o.Consumers = jwtSubjects(name, cfg, consumers)
 	}
@@ -158,19 +160,6 @@ func jwtSubjects(name string, cfg *config.Config, consumers map[string]*authn.Co
 		for _, cr := range cc.Credentials {
 			if j := cr.JWT; j != nil && j.Authenticator == name {
 				out[j.Subject] = consumers[cc.ID]
-			}
-		}
-	}
-	return out
-}
-
-// oauthClients maps the client ids of the token endpoint to consumers.
-func oauthClients(cfg *config.Config, consumers map[string]*authn.Consumer) map[string]*authn.Consumer {
-	out := map[string]*authn.Consumer{}
-	for _, cc := range cfg.Consumers {
-		for _, cr := range cc.Credentials {
-			if o := cr.OAuthClient; o != nil {
-				out[o.ClientID] = consumers[cc.ID]
 			}
 		}
 	}

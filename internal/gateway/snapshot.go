@@ -79,12 +79,8 @@ func (g *Gateway) build(cfg *config.Config, jwks *keySets) (*snapshot, error) {
 		return nil, err
 	}
 	pub := &publicKeys{}
-	if auth.tokens != nil {
-		keys, err := g.keyRing(cfg)
-		if err != nil {
-			return nil, err
-		}
-		pub.rings = append(pub.rings, keys)
+	if auth.keys != nil {
+		pub.rings = append(pub.rings, auth.keys)
 	}
 	auths := auth.byName
 
