@@ -9,6 +9,7 @@ package cors
 import (
 	"errors"
 	"fmt"
+	"github.com/breakwater/breakwater/internal/hostname"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -304,7 +305,7 @@ func ParseOrigin(s string) (string, bool) {
 				return "", false
 			}
 		}
-		if !validHost(host) {
+		if !hostname.Labels(host) {
 			return "", false
 		}
 	}
@@ -319,32 +320,6 @@ func ParseOrigin(s string) (string, bool) {
 		out += ":" + port
 	}
 	return out, true
-}
-
-// validHost accepts a DNS name (LDH labels, "_" tolerated) or an IPv4
-// address: at most 253 bytes, labels of 1 to 63.
-func validHost(h string) bool {
-	if h == "" || len(h) > 253 {
-		return false
-	}
-	label := 0
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		switch {
-		case c == '.':
-			if label == 0 {
-				return false
-			}
-			label = 0
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
-			if label++; label > 63 {
-				return false
-			}
-		default:
-			return false
-		}
-	}
-	return label > 0
 }
 
 // canonicalIPv6 returns the inside of "[...]" in canonical form when it is

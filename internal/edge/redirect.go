@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"github.com/breakwater/breakwater/internal/hostname"
 	"net"
 	"net/http"
 	"net/netip"
@@ -105,7 +106,7 @@ func redirectHost(hostport string) (string, bool) {
 		return ip.String(), true
 	}
 	host = strings.ToLower(host)
-	if !validHostname(strings.TrimSuffix(host, ".")) {
+	if !hostname.Valid(strings.TrimSuffix(host, ".")) {
 		return "", false
 	}
 	return host, true
@@ -127,42 +128,6 @@ func validPort(p string) bool {
 		n = n*10 + int(p[i]-'0')
 	}
 	return n <= 65535
-}
-
-// validHostname reports whether s is a DNS hostname: dot-separated labels
-// of 1–63 letters, digits, '-' or '_', at most 253 bytes, whose last label
-// is not numeric (browsers would read "1.2.3" or "0x7f.1" as an IPv4
-// address).
-func validHostname(s string) bool {
-	if s == "" || len(s) > 253 {
-		return false
-	}
-	label := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '.':
-			if label == 0 {
-				return false
-			}
-			label = 0
-			continue
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_':
-		default:
-			return false
-		}
-		if label++; label > 63 {
-			return false
-		}
-	}
-	if label == 0 {
-		return false
-	}
-	last := s[strings.LastIndexByte(s, '.')+1:]
-	if strings.HasPrefix(last, "0x") || strings.HasPrefix(last, "0X") {
-		return false
-	}
-	return strings.ContainsFunc(last, func(r rune) bool { return r < '0' || r > '9' })
 }
 
 // writeQuery copies a raw query, percent-encoding every byte that may not

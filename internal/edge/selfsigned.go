@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/breakwater/breakwater/internal/hostname"
 	"math/big"
 	"net"
 	"os"
@@ -56,7 +57,7 @@ func machineNames() localNames {
 	}
 	if h, err := os.Hostname(); err == nil {
 		h = strings.TrimSuffix(strings.ToLower(h), ".")
-		if h != "localhost" && !strings.Contains(h, "_") && validHostname(h) {
+		if h != "localhost" && !strings.Contains(h, "_") && hostname.Valid(h) {
 			n.dns = append(n.dns, h)
 		}
 	}
