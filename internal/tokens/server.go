@@ -519,16 +519,10 @@ type introspection struct {
 var inactive = []byte(`{"active":false}`)
 
 func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
-	c, form, ok := s.authenticate(w, r)
+	claims, reason, ok := s.clientToken(w, r, "introspection")
 	if !ok {
 		return
 	}
-	tok := form.Get("token")
-	if tok == "" {
-		s.writeError(w, r, invalidRequest("no token"))
-		return
-	}
-	claims, reason := s.ownToken(tok, c.ID)
 	if claims != nil {
 		revoked, err := s.Revoked(r.Context(), claims.ID)
 		switch {
@@ -539,11 +533,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if claims == nil {
-		if reason == "token of another client" {
-			s.failure(r, c.ID, "introspection of a token of another client")
-		} else {
-			reqctx.From(r).Reason = reason
-		}
+		reqctx.From(r).Reason = reason
 		w.Header().Set("Pragma", "no-cache")
 		writeJSON(w, http.StatusOK, inactive, "no-store", "application/json")
 		return
@@ -568,22 +558,12 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
-	c, form, ok := s.authenticate(w, r)
+	claims, reason, ok := s.clientToken(w, r, "revocation")
 	if !ok {
 		return
 	}
-	tok := form.Get("token")
-	if tok == "" {
-		s.writeError(w, r, invalidRequest("no token"))
-		return
-	}
-	claims, reason := s.ownToken(tok, c.ID)
 	if claims == nil {
-		if reason == "token of another client" {
-			s.failure(r, c.ID, "revocation of a token of another client")
-		} else {
-			reqctx.From(r).Reason = reason
-		}
+		reqctx.From(r).Reason = reason
 	} else {
 		ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
 		err := s.revocations.Revoke(ctx, claims.ID, claims.ExpiresAt.Time)
@@ -597,6 +577,29 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
+}
+
+// clientToken authenticates the client of an introspection or revocation
+// request and checks the token it names: claims is nil (with the reason)
+// for anything but a valid token of this gateway issued to this client; a
+// token of another client is a security event. ok is false when an error
+// was answered.
+func (s *Server) clientToken(w http.ResponseWriter, r *http.Request, what string) (claims *accessClaims, reason string, ok bool) {
+	c, form, ok := s.authenticate(w, r)
+	if !ok {
+		return nil, "", false
+	}
+	tok := form.Get("token")
+	if tok == "" {
+		s.writeError(w, r, invalidRequest("no token"))
+		return nil, "", false
+	}
+	claims, reason = s.ownToken(tok, c.ID)
+	if claims == nil && reason == "token of another client" {
+		reason = what + " of a token of another client"
+		s.failure(r, c.ID, reason)
+	}
+	return claims, reason, true
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, e *oauthError) {
