@@ -94,7 +94,7 @@ func (g *Gateway) inventory(x *exchange, r *http.Request) {
 		h.Status = http.StatusOK
 	}
 	if op, ok := st.Operation.(*validate.Operation); ok {
-		h.Operation, h.Deprecated = op.Method+" "+op.PathTemplate, op.Deprecated
+		h.Operation, h.Deprecated = op.Key, op.Deprecated
 	}
 	if st.Consumer != nil {
 		h.Consumer = st.Consumer.ID
@@ -112,7 +112,7 @@ func inventoryRoutes(s *snapshot) []inventory.RouteInfo {
 		if rt.spec != nil {
 			for _, op := range rt.spec.v.Spec().Operations() {
 				out[i].Operations = append(out[i].Operations, inventory.OperationInfo{
-					Operation: op.Method + " " + op.PathTemplate, Deprecated: op.Deprecated})
+					Operation: op.Key, Deprecated: op.Deprecated})
 			}
 		}
 	}

@@ -20,6 +20,7 @@ type Operation struct {
 	PathTemplate string // as in the spec, e.g. "/orders/{id}"
 	OperationID  string
 	Deprecated   bool
+	Key          string // Method + " " + PathTemplate: the operation's name in the inventory
 
 	segs     []segment
 	bases    []string // operation-level servers; nil: the path's or the document's
@@ -71,7 +72,7 @@ type response struct {
 }
 
 func (c *compiler) operation(method, tmpl string, segs []segment, item *v3.PathItem, op *v3.Operation) (*Operation, error) {
-	o := &Operation{Method: method, PathTemplate: tmpl, OperationID: op.OperationId, segs: segs, statuses: map[int]*response{}}
+	o := &Operation{Method: method, PathTemplate: tmpl, Key: method + " " + tmpl, OperationID: op.OperationId, segs: segs, statuses: map[int]*response{}}
 	if op.Deprecated != nil {
 		o.Deprecated = *op.Deprecated
 	}
